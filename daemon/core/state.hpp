@@ -1,0 +1,191 @@
+#pragma once
+/// The supervisor's decision core: one pure transition function.
+///
+///     Transition step(const State&, const Event&, TimePoint now, const Policy&);
+///
+/// No clock, socket, file or process is touched here: time arrives as `now`, timers leave as
+/// `ArmTimer` commands, jitter comes from `Policy::seed`. The state table this implements is in
+/// docs/architecture.md; every row of it is a test in test/unit/core/.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace k8sinpod::core {
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+using Duration = std::chrono::milliseconds;
+
+enum class Phase {
+  starting,     // nothing asked yet
+  discovering,  // asking kind and Docker whether the cluster exists
+  deleting,     // removing leftover nodes before a create
+  creating,     // `kind create cluster` is running
+  configuring,  // cluster exists: resolving the control-plane IP, writing the kubeconfig
+  ready,        // kubeconfig current and the API server answers /readyz
+  unready,      // supervised, but some readiness check fails
+  backoff,      // a step failed; waiting before starting over
+  stopping,     // shutdown requested
+};
+inline constexpr Phase kAllPhases[] = {Phase::starting, Phase::discovering, Phase::deleting,
+                                       Phase::creating, Phase::configuring, Phase::ready,
+                                       Phase::unready,  Phase::backoff,     Phase::stopping};
+const char* to_string(Phase p);
+
+struct Policy {
+  Duration probe_interval{std::chrono::seconds(5)};
+  int failure_threshold = 3;
+  Duration backoff_initial{std::chrono::seconds(10)};
+  Duration backoff_max{std::chrono::minutes(5)};
+  double backoff_jitter = 0.1;  // delay = d + r * jitter * d, r in [0,1) from `seed`
+  std::uint64_t seed = 0;
+};
+
+/// Monotonic counters; metrics and /status read them from the published state.
+struct Counters {
+  std::uint64_t probes_ok = 0;
+  std::uint64_t probes_failed = 0;
+  std::uint64_t creations_ok = 0;
+  std::uint64_t creations_failed = 0;
+  std::uint64_t kubeconfig_writes = 0;
+  std::uint64_t kubeconfig_write_failures = 0;
+  std::uint64_t control_plane_ip_changes = 0;
+  friend bool operator==(const Counters&, const Counters&) = default;
+};
+
+struct ProbeRecord {
+  bool ok = false;
+  TimePoint at{};
+  Duration took{};
+  std::string error;  // empty when ok
+  friend bool operator==(const ProbeRecord&, const ProbeRecord&) = default;
+};
+
+struct State {
+  Phase phase = Phase::starting;
+  bool docker_ok = true;  // false after a failed Docker API call, until one succeeds
+  bool control_plane_running = false;
+  std::string control_plane_ip;  // as Docker reported it last; empty when unknown
+  std::string kubeconfig_ip;     // the address written into the kubeconfig; empty: not written
+  bool kubeconfig_ok = false;    // the last write succeeded
+  int consecutive_probe_failures = 0;
+  std::optional<ProbeRecord> last_probe;
+  std::optional<TimePoint> last_probe_success;
+  int failed_attempts = 0;  // consecutive failed create/adopt attempts (drives the backoff)
+  Duration current_backoff{0};
+  std::string last_error;           // why the last step failed, for logs and /status
+  bool adopted = false;             // the running cluster was found, not created by us
+  bool deleted_for_create = false;  // kind said "already exist" once; a second time backs off
+  Counters counters;
+  friend bool operator==(const State&, const State&) = default;
+};
+
+// ---- events: results of commands, timers, signals ----
+enum class TimerId { probe, retry };
+
+struct Started {};
+struct ClustersListed {
+  bool ok = false;
+  bool exists = false;
+  std::string error;
+};
+struct ControlPlaneInspected {
+  bool ok = false;  // false: the Docker API call failed
+  std::string error;
+  bool found = false;    // a container with the control-plane labels exists
+  bool running = false;  // and it is running
+  std::string ip;        // its IPv4 address on the configured network; may be empty
+};
+struct ClusterCreated {
+  bool ok = false;
+  bool already_exists = false;  // kind refused: nodes for this name exist
+  std::string error;
+  Duration took{};
+};
+struct ClusterDeleted {
+  bool ok = false;
+  std::string error;
+};
+struct KubeconfigWritten {
+  bool ok = false;
+  std::string ip;
+  std::string error;
+};
+struct ProbeFinished {
+  bool ok = false;
+  std::string ip;
+  std::string error;
+  Duration took{};
+};
+struct TimerFired {
+  TimerId id;
+};
+struct ShutdownRequested {};
+
+using Event =
+    std::variant<Started, ClustersListed, ControlPlaneInspected, ClusterCreated, ClusterDeleted,
+                 KubeconfigWritten, ProbeFinished, TimerFired, ShutdownRequested>;
+
+// ---- commands: what the shell must do next ----
+struct ListClusters {
+  friend bool operator==(const ListClusters&, const ListClusters&) = default;
+};
+struct InspectControlPlane {
+  friend bool operator==(const InspectControlPlane&, const InspectControlPlane&) = default;
+};
+struct CreateCluster {
+  friend bool operator==(const CreateCluster&, const CreateCluster&) = default;
+};
+struct DeleteCluster {
+  friend bool operator==(const DeleteCluster&, const DeleteCluster&) = default;
+};
+struct WriteKubeconfig {
+  std::string ip;
+  friend bool operator==(const WriteKubeconfig&, const WriteKubeconfig&) = default;
+};
+struct Probe {
+  std::string ip;
+  friend bool operator==(const Probe&, const Probe&) = default;
+};
+struct ArmTimer {
+  TimerId id;
+  Duration after;
+  friend bool operator==(const ArmTimer&, const ArmTimer&) = default;
+};
+struct Exit {
+  int code = 0;
+  friend bool operator==(const Exit&, const Exit&) = default;
+};
+
+using Command = std::variant<ListClusters, InspectControlPlane, CreateCluster, DeleteCluster,
+                             WriteKubeconfig, Probe, ArmTimer, Exit>;
+
+struct Transition {
+  State next;
+  std::vector<Command> commands;
+};
+
+/// The transition function. Total: every (phase, event) pair has an answer; events that do not
+/// belong to the current phase (a late result after shutdown, say) change nothing.
+Transition step(const State& state, const Event& event, TimePoint now, const Policy& policy);
+
+/// Delay before retry number `attempt` (1-based): initial * 2^(attempt-1) capped at max, plus
+/// jitter in [0, jitter * delay) drawn deterministically from (seed, attempt).
+Duration backoff_delay(int attempt, const Policy& policy);
+
+/// One named readiness check, in the order /readyz lists them.
+struct Check {
+  const char* name;
+  bool ok;
+  std::string reason;  // why it fails; empty when ok
+};
+
+/// docker, cluster, kubeconfig, apiserver. Ready iff all pass.
+std::vector<Check> readiness_checks(const State& state, const Policy& policy);
+bool is_ready(const State& state, const Policy& policy);
+
+}  // namespace k8sinpod::core

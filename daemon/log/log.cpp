@@ -1,0 +1,135 @@
+#include "log/log.hpp"
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <vector>
+
+namespace k8sinpod::log {
+
+namespace {
+
+std::mutex g_mutex;
+spdlog::sink_ptr g_sink;
+Format g_format = Format::text;
+spdlog::level::level_enum g_level = spdlog::level::info;
+
+std::string utc_time(spdlog::log_clock::time_point tp) {
+  const auto t = spdlog::log_clock::to_time_t(tp);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(tp.time_since_epoch()).count() % 1000;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+class JsonFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const auto lvl = spdlog::level::to_string_view(msg.level);
+    const auto line = json_line(utc_time(msg.time), std::string_view(lvl.data(), lvl.size()),
+                                std::string_view(msg.logger_name.data(), msg.logger_name.size()),
+                                std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(line.data(), line.data() + line.size());
+    dest.push_back('\n');
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
+};
+
+std::unique_ptr<spdlog::formatter> make_formatter(Format f) {
+  if (f == Format::json) return std::make_unique<JsonFormatter>();
+  return std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %-5l [%n] %v",
+                                                     spdlog::pattern_time_type::utc);
+}
+
+}  // namespace
+
+void setup(spdlog::level::level_enum level, Format format) {
+  std::lock_guard lock(g_mutex);
+  if (!g_sink) g_sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  g_format = format;
+  g_level = level;
+  g_sink->set_formatter(make_formatter(format));
+  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) { l->set_level(level); });
+  spdlog::set_level(level);
+  spdlog::flush_on(spdlog::level::trace);  // a PID 1 must not lose its last words
+}
+
+void set_level(spdlog::level::level_enum level) {
+  std::lock_guard lock(g_mutex);
+  g_level = level;
+  spdlog::set_level(level);
+}
+
+std::shared_ptr<spdlog::logger> get(const std::string& name) {
+  if (auto l = spdlog::get(name)) return l;
+  std::lock_guard lock(g_mutex);
+  if (auto l = spdlog::get(name)) return l;
+  if (!g_sink) {
+    g_sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    g_sink->set_formatter(make_formatter(g_format));
+  }
+  auto l = std::make_shared<spdlog::logger>(name, g_sink);
+  l->set_level(g_level);
+  spdlog::register_logger(l);
+  return l;
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out;
+}
+
+std::string json_line(std::string_view time, std::string_view level, std::string_view logger,
+                      std::string_view message) {
+  std::string out = "{\"time\":\"";
+  out += json_escape(time);
+  out += "\",\"level\":\"";
+  out += json_escape(level);
+  out += "\",\"logger\":\"";
+  out += json_escape(logger);
+  out += "\",\"message\":\"";
+  out += json_escape(message);
+  out += "\"}";
+  return out;
+}
+
+}  // namespace k8sinpod::log
