@@ -63,6 +63,7 @@ class Stepper {
 
   void on(const ClustersListed& e) {
     if (s_.phase != Phase::discovering) return;
+    s_.docker_ok = e.docker_reachable;
     if (!e.ok) return back_off(e.error);
     if (e.exists) return emit(InspectControlPlane{});
     s_.phase = Phase::creating;

@@ -92,6 +92,7 @@ struct ClustersListed {
   bool ok = false;
   bool exists = false;
   std::string error;
+  bool docker_reachable = true;  // the shell pings Docker first; false: that ping failed
 };
 struct ControlPlaneInspected {
   bool ok = false;  // false: the Docker API call failed

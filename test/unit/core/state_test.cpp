@@ -150,6 +150,17 @@ TEST_CASE("a failing kind get clusters backs off") {
   CHECK(d.s.last_error == "kind: exited 1: ERROR: boom");
 }
 
+TEST_CASE("an unreachable Docker before listing backs off and fails the docker check") {
+  Driver d;
+  d.feed(Started{}).feed(ClustersListed{false, false, "docker: connect: no such file", false});
+  CHECK(d.s.phase == Phase::backoff);
+  CHECK_FALSE(d.s.docker_ok);
+  CHECK_FALSE(readiness_checks(d.s, d.p)[0].ok);
+  d.feed(TimerFired{TimerId::retry}).feed(ClustersListed{true, false, "", true});
+  CHECK(d.s.docker_ok);
+  CHECK(d.s.phase == Phase::creating);
+}
+
 TEST_CASE("docker failure during discovery backs off and fails the docker check") {
   Driver d;
   ControlPlaneInspected err;

@@ -1,0 +1,351 @@
+#include "app/app.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <filesystem>
+
+#include "common/spawn.hpp"
+#include "http/router.hpp"
+#include "kubeconfig/atomic_write.hpp"
+#include "kubeconfig/kubeconfig.hpp"
+#include "log/log.hpp"
+
+namespace k8sinpod::app {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr auto kKindQuickTimeout = std::chrono::milliseconds(60s);  // get/delete, not create
+constexpr auto kKindDeleteTimeout = std::chrono::milliseconds(180s);
+constexpr auto kDockerTimeout = std::chrono::milliseconds(5s);
+constexpr std::uint16_t kApiServerPort = 6443;
+constexpr auto kShutdownDeadline = 10s;
+
+std::string event_name(const core::Event& e) {
+  return std::visit(
+      [](const auto& ev) -> std::string {
+        using T = std::decay_t<decltype(ev)>;
+        if constexpr (std::is_same_v<T, core::Started>) return "started";
+        if constexpr (std::is_same_v<T, core::ClustersListed>) return "clusters listed";
+        if constexpr (std::is_same_v<T, core::ControlPlaneInspected>)
+          return "control plane inspected";
+        if constexpr (std::is_same_v<T, core::ClusterCreated>) return "cluster created";
+        if constexpr (std::is_same_v<T, core::ClusterDeleted>) return "cluster deleted";
+        if constexpr (std::is_same_v<T, core::KubeconfigWritten>) return "kubeconfig written";
+        if constexpr (std::is_same_v<T, core::ProbeFinished>) return "probe finished";
+        if constexpr (std::is_same_v<T, core::TimerFired>) return "timer fired";
+        if constexpr (std::is_same_v<T, core::ShutdownRequested>) return "shutdown requested";
+        return "event";
+      },
+      e);
+}
+}  // namespace
+
+std::string kind_kubeconfig_path(const std::string& kubeconfig_path) {
+  const auto dir = std::filesystem::path(kubeconfig_path).parent_path();
+  return (dir / ".kind-kubeconfig").string();
+}
+
+core::Policy policy_from(const config::Config& c, std::uint64_t seed) {
+  core::Policy p;
+  p.probe_interval = c.health.interval;
+  p.failure_threshold = c.health.failure_threshold;
+  p.seed = seed;
+  return p;
+}
+
+App::App(asio::io_context& io, Options options)
+    : io_(io),
+      options_(std::move(options)),
+      policy_(policy_from(
+          options_.config,
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()))),
+      log_(log::get("k8sinpodd")),
+      reaper_(io.get_executor()),
+      runner_(io.get_executor(), reaper_),
+      prober_(io.get_executor()),
+      metrics_(options_.version, options_.revision),
+      signals_(io, SIGTERM, SIGINT),
+      probe_timer_(io),
+      retry_timer_(io) {}
+
+App::~App() = default;
+
+std::uint16_t App::http_port() const { return server_ ? server_->port() : 0; }
+
+Result<void> App::start() {
+  const auto& cfg = options_.config;
+  auto kind_path = process::find_executable(cfg.tools.kind, options_.path_env);
+  if (!kind_path) return fail("tools.kind: " + kind_path.error().message);
+  auto endpoint = docker::parse_host(cfg.docker.host);
+  if (!endpoint) return fail("docker.host: " + endpoint.error().message);
+
+  std::vector<std::string> overrides{"DOCKER_HOST=" + cfg.docker.host};
+  if (cfg.docker.network != "kind") {
+    // kind's own switch for the network name; keeps kind and us on the same network.
+    overrides.push_back("KIND_EXPERIMENTAL_DOCKER_NETWORK=" + cfg.docker.network);
+  }
+  kind::Settings ks;
+  ks.kind_path = *kind_path;
+  ks.cluster = cfg.cluster.name;
+  ks.kind_config = cfg.cluster.kind_config;
+  ks.image = cfg.cluster.image;
+  ks.kubeconfig = kind_kubeconfig_path(cfg.kubeconfig.path);
+  auto kind_log = log::get("kind");
+  kind_.emplace(runner_, ks, process::child_environment(overrides),
+                [kind_log](std::string_view line) { kind_log->info("{}", line); });
+  docker_.emplace(io_.get_executor(), *endpoint, kDockerTimeout);
+
+  auto http_log = log::get("http");
+  server_.emplace(
+      io_.get_executor(),
+      [this](const http::Request& req) {
+        http::RouteContext ctx{state_,
+                               policy_,
+                               options_.config.cluster.name,
+                               options_.config.kubeconfig.path,
+                               options_.version,
+                               [this] { return metrics_.render(); }};
+        return http::route(req, ctx);
+      },
+      http::Server::Limits{}, [http_log](const std::string& msg) { http_log->warn("{}", msg); });
+  if (auto r = server_->listen(cfg.server.host, cfg.server.port); !r) {
+    return fail("server.listen: " + cfg.server.listen + ": " + r.error().message);
+  }
+
+  reaper_.start();
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log_->info("received signal {} ({}), shutting down", sig,
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    dispatch(core::ShutdownRequested{});
+  });
+  log_->info("k8sinpodd {} ({}) supervising cluster \"{}\"; kind {}; docker {}; listening on {}",
+             options_.version, options_.revision, cfg.cluster.name, ks.kind_path, cfg.docker.host,
+             cfg.server.host + ":" + std::to_string(server_->port()));
+  metrics_.publish(state_, policy_);
+  asio::post(io_, [this] { dispatch(core::Started{}); });
+  return {};
+}
+
+void App::dispatch(const core::Event& event) {
+  const core::State before = state_;
+  auto t = core::step(state_, event, core::Clock::now(), policy_);
+  state_ = std::move(t.next);
+  log_transition(before, event);
+  metrics_.publish(state_, policy_);
+  for (const auto& c : t.commands) execute(c);
+}
+
+void App::log_transition(const core::State& before, const core::Event& event) {
+  if (const auto* p = std::get_if<core::ProbeFinished>(&event)) {
+    if (!p->ok) {
+      log_->warn("probe {} failed ({} consecutive) after {} ms: {}", p->ip,
+                 state_.consecutive_probe_failures, p->took.count(), p->error);
+    } else if (before.consecutive_probe_failures > 0) {
+      log_->info("probe {} ok again after {} failures", p->ip, before.consecutive_probe_failures);
+    }
+  }
+  if (const auto* i = std::get_if<core::ControlPlaneInspected>(&event)) {
+    if (!i->ok && before.docker_ok) log_->warn("{}", i->error);
+    if (i->ok && !before.docker_ok) log_->info("docker: reachable again");
+  }
+  if (before.phase != state_.phase) {
+    std::string why;
+    if (state_.phase == core::Phase::backoff || state_.phase == core::Phase::unready) {
+      why = ": " + state_.last_error;
+    }
+    if (state_.phase == core::Phase::backoff) {
+      log_->error("phase {} -> {} on {}{}; retrying in {} ms", core::to_string(before.phase),
+                  core::to_string(state_.phase), event_name(event), why,
+                  state_.current_backoff.count());
+    } else {
+      log_->info("phase {} -> {} on {}{}", core::to_string(before.phase),
+                 core::to_string(state_.phase), event_name(event), why);
+    }
+  }
+}
+
+void App::arm_timer(core::TimerId id, core::Duration after) {
+  auto& timer = id == core::TimerId::probe ? probe_timer_ : retry_timer_;
+  timer.expires_after(after);
+  timer.async_wait([this, id](const boost::system::error_code& ec) {
+    if (!ec) dispatch(core::TimerFired{id});
+  });
+}
+
+void App::execute(const core::Command& command) {
+  const auto& cfg = options_.config;
+  std::visit(
+      [&](const auto& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, core::ListClusters>) {
+          asio::co_spawn(
+              io_,
+              [this]() -> asio::awaitable<void> {
+                // Docker first: kind's own error for a dead engine is far less clear.
+                if (auto ping = co_await docker_->ping(); !ping) {
+                  core::ClustersListed down;
+                  down.error = ping.error().message;
+                  down.docker_reachable = false;
+                  co_return dispatch(down);
+                }
+                auto r = co_await kind_->cluster_exists(kKindQuickTimeout);
+                core::ClustersListed e;
+                e.ok = r.has_value();
+                e.exists = r && *r;
+                if (!r) e.error = r.error().message;
+                dispatch(e);
+              },
+              ReportEscaped{"list clusters"});
+        } else if constexpr (std::is_same_v<T, core::InspectControlPlane>) {
+          asio::co_spawn(
+              io_,
+              [this]() -> asio::awaitable<void> {
+                const auto& c2 = options_.config;
+                auto r = co_await docker_->control_plane(c2.cluster.name, c2.docker.network);
+                core::ControlPlaneInspected e;
+                e.ok = r.has_value();
+                if (r) {
+                  e.found = r->found;
+                  e.running = r->running;
+                  e.ip = r->ip;
+                } else {
+                  e.error = r.error().message;
+                }
+                dispatch(e);
+              },
+              ReportEscaped{"inspect control plane"});
+        } else if constexpr (std::is_same_v<T, core::CreateCluster>) {
+          kind_kubeconfig_.clear();  // a new cluster has a new CA and client certificate
+          log_->info("creating cluster \"{}\" (timeout {} s)", cfg.cluster.name,
+                     cfg.cluster.create_timeout.count() / 1000);
+          asio::co_spawn(
+              io_,
+              [this]() -> asio::awaitable<void> {
+                auto r = co_await kind_->create(options_.config.cluster.create_timeout);
+                if (r.ok) {
+                  metrics_.observe_create(r.took);
+                  log_->info("cluster \"{}\" created in {} ms", options_.config.cluster.name,
+                             r.took.count());
+                } else {
+                  log_->error("{}", r.error);
+                }
+                dispatch(core::ClusterCreated{r.ok, r.already_exists, r.error, r.took});
+              },
+              ReportEscaped{"create cluster"});
+        } else if constexpr (std::is_same_v<T, core::DeleteCluster>) {
+          kind_kubeconfig_.clear();
+          log_->warn("deleting cluster \"{}\" (leftover nodes)", cfg.cluster.name);
+          asio::co_spawn(
+              io_,
+              [this]() -> asio::awaitable<void> {
+                auto r = co_await kind_->remove(kKindDeleteTimeout);
+                if (!r) log_->error("{}", r.error().message);
+                dispatch(core::ClusterDeleted{r.has_value(), r ? "" : r.error().message});
+              },
+              ReportEscaped{"delete cluster"});
+        } else if constexpr (std::is_same_v<T, core::WriteKubeconfig>) {
+          asio::co_spawn(io_, write_kubeconfig(c.ip), ReportEscaped{"write kubeconfig"});
+        } else if constexpr (std::is_same_v<T, core::Probe>) {
+          asio::co_spawn(
+              io_,
+              [this, ip = c.ip]() -> asio::awaitable<void> {
+                auto o =
+                    co_await prober_.readyz(ip, kApiServerPort, options_.config.health.timeout);
+                metrics_.observe_probe(o.took);
+                log_->debug("probe {}: {} in {} ms", ip, o.ok ? "ok" : o.error, o.took.count());
+                dispatch(core::ProbeFinished{o.ok, ip, o.error, o.took});
+              },
+              ReportEscaped{"probe"});
+        } else if constexpr (std::is_same_v<T, core::ArmTimer>) {
+          arm_timer(c.id, c.after);
+        } else if constexpr (std::is_same_v<T, core::Exit>) {
+          begin_shutdown(c.code);
+        }
+      },
+      command);
+}
+
+asio::awaitable<void> App::write_kubeconfig(std::string ip) {
+  const auto& cfg = options_.config;
+  const std::string entry = "kind-" + cfg.cluster.name;
+  auto done = [&](bool ok, std::string error) {
+    if (!ok) log_->error("{}", error);
+    dispatch(core::KubeconfigWritten{ok, ip, std::move(error)});
+  };
+  if (kind_kubeconfig_.empty()) {
+    auto r = co_await kind_->kubeconfig(kKindQuickTimeout);
+    if (!r) co_return done(false, r.error().message);
+    kind_kubeconfig_ = std::move(*r);
+  }
+  const std::string server = "https://" + ip + ":" + std::to_string(kApiServerPort);
+  auto patched = kubeconfig::set_server(kind_kubeconfig_, entry, server);
+  if (!patched) {
+    kind_kubeconfig_.clear();
+    co_return done(false, "kubeconfig from kind: " + patched.error().message);
+  }
+  auto creds = kubeconfig::read_credentials(*patched, entry);
+  if (!creds) {
+    kind_kubeconfig_.clear();
+    co_return done(false, "kubeconfig from kind: " + creds.error().message);
+  }
+  if (auto r =
+          prober_.set_credentials(creds->ca_pem, creds->client_cert_pem, creds->client_key_pem);
+      !r) {
+    kind_kubeconfig_.clear();
+    co_return done(false, r.error().message);
+  }
+  std::vector<std::string> targets{cfg.kubeconfig.path};
+  targets.insert(targets.end(), cfg.kubeconfig.copies.begin(), cfg.kubeconfig.copies.end());
+  for (const auto& path : targets) {
+    if (auto w = kubeconfig::write_atomic(path, *patched, 0600); !w) {
+      co_return done(false, w.error().message);
+    }
+  }
+  log_->info("kubeconfig {} written: server {}{}", cfg.kubeconfig.path, server,
+             cfg.kubeconfig.copies.empty()
+                 ? std::string()
+                 : " (+" + std::to_string(cfg.kubeconfig.copies.size()) + " copies)");
+  done(true, "");
+}
+
+void App::begin_shutdown(int code) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  exit_code_ = code;
+  probe_timer_.cancel();
+  retry_timer_.cancel();
+  if (server_) server_->stop();
+  if (runner_.running() > 0) {
+    log_->info("stopping {} child process(es)", runner_.running());
+    runner_.terminate_all();
+  }
+  asio::co_spawn(io_, finish_shutdown(), ReportEscaped{"shutdown"});
+}
+
+asio::awaitable<void> App::finish_shutdown() {
+  // Children were sent SIGTERM; their exit statuses arrive through the reaper. Wait for them
+  // within a deadline, then SIGKILL what is left, so that no orphan outlives us.
+  const auto deadline = std::chrono::steady_clock::now() + kShutdownDeadline;
+  asio::steady_timer tick(io_);
+  while (runner_.running() > 0 && std::chrono::steady_clock::now() < deadline) {
+    tick.expires_after(50ms);
+    co_await tick.async_wait(asio::use_awaitable);
+  }
+  if (runner_.running() > 0) {
+    log_->warn("{} child process(es) still running at the shutdown deadline: SIGKILL",
+               runner_.running());
+    runner_.kill_all();
+  }
+  signals_.cancel();
+  log_->info("stopped");
+  spdlog::default_logger()->flush();
+  io_.stop();
+}
+
+}  // namespace k8sinpod::app

@@ -1,0 +1,92 @@
+#pragma once
+/// The shell around the decision core (STYLE.md 1): take the next event, call core::step, run
+/// the commands through the adapters, turn their results back into events, publish the state
+/// for HTTP and metrics. Nothing here decides; every decision is in core/.
+///
+/// Executor affinity: everything runs on the one io_context given to the constructor.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/error.hpp"
+#include "config/config.hpp"
+#include "core/state.hpp"
+#include "docker/client.hpp"
+#include "http/server.hpp"
+#include "kind/cli.hpp"
+#include "metrics/metrics.hpp"
+#include "probe/prober.hpp"
+#include "process/reaper.hpp"
+#include "process/runner.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace k8sinpod::app {
+
+struct Options {
+  config::Config config;
+  std::string config_path;
+  std::string version;
+  std::string revision;
+  std::string path_env;  // PATH, for finding kind
+};
+
+/// Where kind keeps its own view of the cluster's kubeconfig: next to ours, never ~/.kube.
+std::string kind_kubeconfig_path(const std::string& kubeconfig_path);
+
+/// The decision policy derived from the configuration.
+core::Policy policy_from(const config::Config& config, std::uint64_t seed);
+
+class App {
+ public:
+  App(boost::asio::io_context& io, Options options);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  /// Startup: resolves kind, parses the Docker endpoint, binds the HTTP listener. An error here
+  /// is a startup error (exit 1). On success the supervisor is running on the io_context.
+  Result<void> start();
+
+  /// The process exit code once the io_context has run out (0 after a clean shutdown).
+  int exit_code() const { return exit_code_; }
+  std::uint16_t http_port() const;
+
+ private:
+  void dispatch(const core::Event& event);
+  void execute(const core::Command& command);
+  void arm_timer(core::TimerId id, core::Duration after);
+  void begin_shutdown(int code);
+  boost::asio::awaitable<void> write_kubeconfig(std::string ip);
+  boost::asio::awaitable<void> finish_shutdown();
+  void log_transition(const core::State& before, const core::Event& event);
+
+  boost::asio::io_context& io_;
+  Options options_;
+  core::Policy policy_;
+  core::State state_;
+  std::shared_ptr<spdlog::logger> log_;
+
+  process::Reaper reaper_;
+  process::Runner runner_;
+  std::optional<kind::Cli> kind_;
+  std::optional<docker::Client> docker_;
+  probe::Prober prober_;
+  metrics::Metrics metrics_;
+  std::optional<http::Server> server_;
+
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer probe_timer_;
+  boost::asio::steady_timer retry_timer_;
+  std::string kind_kubeconfig_;  // kind's kubeconfig for the cluster, cached until a recreate
+  bool shutting_down_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace k8sinpod::app

@@ -1,0 +1,602 @@
+#include "config/config.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <span>
+#include <system_error>
+#include <utility>
+
+#include "config/duration.hpp"
+
+namespace k8sinpod::config {
+namespace {
+
+constexpr std::size_t kMaxClusterNameLength = 50;
+constexpr std::string_view kEnvDockerHost = "DOCKER_HOST";
+
+constexpr std::array<std::string_view, 7> kTopKeys = {"cluster", "kubeconfig", "health", "docker",
+                                                      "tools",   "server",     "log"};
+constexpr std::array<std::string_view, 4> kClusterKeys = {"name", "kind_config", "image",
+                                                          "create_timeout"};
+constexpr std::array<std::string_view, 2> kKubeconfigKeys = {"path", "copies"};
+constexpr std::array<std::string_view, 3> kHealthKeys = {"interval", "timeout",
+                                                         "failure_threshold"};
+constexpr std::array<std::string_view, 2> kDockerKeys = {"host", "network"};
+constexpr std::array<std::string_view, 1> kToolsKeys = {"kind"};
+constexpr std::array<std::string_view, 1> kServerKeys = {"listen"};
+constexpr std::array<std::string_view, 2> kLogKeys = {"level", "format"};
+
+constexpr std::array<std::pair<std::string_view, LogLevel>, 5> kLogLevels = {{
+    {"trace", LogLevel::trace},
+    {"debug", LogLevel::debug},
+    {"info", LogLevel::info},
+    {"warn", LogLevel::warn},
+    {"error", LogLevel::error},
+}};
+constexpr std::array<std::pair<std::string_view, LogFormat>, 2> kLogFormats = {{
+    {"text", LogFormat::text},
+    {"json", LogFormat::json},
+}};
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "the scalar " + quote(node.Scalar());
+    case YAML::NodeType::Null:
+      return "null";
+    case YAML::NodeType::Undefined:
+      return "nothing";
+  }
+  return "an unknown node";
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+/// Why `name` is not a DNS-1123 label of at most kMaxClusterNameLength characters, or "".
+std::string cluster_name_problem(std::string_view name) {
+  if (name.empty()) return "it is empty";
+  if (name.size() > kMaxClusterNameLength) {
+    return "it has " + std::to_string(name.size()) + " characters, more than " +
+           std::to_string(kMaxClusterNameLength);
+  }
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool allowed = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    if (!allowed) {
+      return "character '" + std::string(1, c) + "' at position " + std::to_string(i + 1) +
+             " is not a lower-case letter, digit or '-'";
+    }
+  }
+  if (name.front() == '-') return "it starts with '-'";
+  if (name.back() == '-') return "it ends with '-'";
+  return "";
+}
+
+/// Why `path` is not an absolute path naming a file, or "".
+std::string absolute_file_problem(std::string_view path) {
+  if (path.empty()) return "it is empty";
+  if (path.find('\0') != std::string_view::npos) return "it contains a NUL character";
+  if (path.front() != '/') return "it is not an absolute path";
+  const std::filesystem::path p(path);
+  if (path.back() == '/' || p.filename() == "." || p.filename() == "..") {
+    return "it names a directory, not a file";
+  }
+  return "";
+}
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string problem;  // empty when valid
+};
+
+HostPort invalid(std::string problem) {
+  HostPort out;
+  out.problem = std::move(problem);
+  return out;
+}
+
+bool is_host_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-' || c == '_';
+}
+
+/// Splits `host:port` or `[ipv6]:port`. The host must not be empty.
+HostPort split_host_port(std::string_view text) {
+  HostPort out;
+  std::string_view host;
+  std::string_view rest;
+  if (!text.empty() && text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos) return invalid("missing ']' after the IPv6 address");
+    host = text.substr(1, close - 1);
+    rest = text.substr(close + 1);
+    std::array<unsigned char, 16> buffer{};
+    const std::string host_string(host);
+    if (inet_pton(AF_INET6, host_string.c_str(), buffer.data()) != 1) {
+      return invalid(quote(host) + " is not an IPv6 address");
+    }
+    if (rest.empty() || rest.front() != ':') return invalid("missing ':port'");
+    rest.remove_prefix(1);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return invalid("missing ':port'");
+    host = text.substr(0, colon);
+    rest = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return invalid("an IPv6 address needs brackets, e.g. [::1]:9090");
+    }
+    if (host.empty()) return invalid("missing host (0.0.0.0 means all interfaces)");
+    if (!std::all_of(host.begin(), host.end(), is_host_char)) {
+      return invalid(quote(host) + " is not a host name or address");
+    }
+  }
+  if (rest.empty()) return invalid("missing port");
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), port);
+  const bool all_digits =
+      std::all_of(rest.begin(), rest.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!all_digits || ec != std::errc{} || end != rest.data() + rest.size()) {
+    return invalid("port " + quote(rest) + " is not a number");
+  }
+  if (port > std::numeric_limits<std::uint16_t>::max()) {
+    return invalid("port " + std::string(rest) + " is out of range 0..65535");
+  }
+  out.host = std::string(host);
+  out.port = static_cast<std::uint16_t>(port);
+  return out;
+}
+
+/// Why `host` is not a Docker endpoint we support, or "".
+std::string docker_host_problem(std::string_view host) {
+  constexpr std::string_view kUnix = "unix://";
+  constexpr std::string_view kTcp = "tcp://";
+  if (host.starts_with(kUnix)) {
+    const std::string_view path = host.substr(kUnix.size());
+    if (path.empty() || path.front() != '/' || path == "/") {
+      return "unix:// must be followed by an absolute socket path";
+    }
+    return "";
+  }
+  if (host.starts_with(kTcp)) {
+    const HostPort hp = split_host_port(host.substr(kTcp.size()));
+    if (!hp.problem.empty()) return hp.problem;
+    if (hp.port == 0) return "port 0 cannot be connected to";
+    return "";
+  }
+  return "must start with unix:// or tcp://";
+}
+
+std::string duration_problem(std::string_view text) {
+  if (!text.empty() && text.front() == '-') return "must not be negative";
+  if (!text.empty() && std::all_of(text.begin(), text.end(),
+                                   [](char c) { return (c >= '0' && c <= '9') || c == '.'; })) {
+    return "missing unit, e.g. " + std::string(text) + "s";
+  }
+  return "expected a number and unit such as 500ms, 5s, 10m or 1h30m, in whole milliseconds";
+}
+
+/// A value node and the key that introduced it.
+struct Entry {
+  YAML::Node key;
+  YAML::Node value;
+};
+
+using Fields = std::map<std::string, Entry, std::less<>>;
+
+class Parser {
+ public:
+  explicit Parser(std::string_view file) : file_(file) {}
+
+  LoadResult run(std::string_view text, std::optional<std::string> docker_host_env) {
+    std::vector<YAML::Node> documents;
+    try {
+      documents = YAML::LoadAll(std::string(text));
+    } catch (const YAML::Exception& e) {
+      error(e.mark, "invalid YAML: " + e.msg);
+      return finish();
+    } catch (const std::exception& e) {
+      error(YAML::Mark::null_mark(), std::string("invalid YAML: ") + e.what());
+      return finish();
+    }
+    if (documents.size() > 1) {
+      error(documents[1].Mark(), "expected one YAML document, found a second one here");
+    }
+    if (!documents.empty()) walk(documents.front());
+
+    if (!docker_host_set_ && docker_host_env && !docker_host_env->empty()) {
+      const std::string problem = docker_host_problem(*docker_host_env);
+      if (problem.empty()) {
+        config_.docker.host = std::move(*docker_host_env);
+        config_.docker.host_from_env = true;
+      } else {
+        diagnostics_.push_back(
+            {.file = std::string(kEnvDockerHost),
+             .message = quote(*docker_host_env) + " is not a docker host: " + problem});
+      }
+    }
+    return finish();
+  }
+
+ private:
+  void error(const YAML::Mark& mark, std::string message) {
+    Diagnostic d{.file = file_, .message = std::move(message)};
+    if (!mark.is_null()) {
+      d.line = mark.line + 1;
+      d.column = mark.column + 1;
+    }
+    diagnostics_.push_back(std::move(d));
+  }
+
+  LoadResult finish() {
+    std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) {
+                       const bool a_positioned = a.line != 0;
+                       const bool b_positioned = b.line != 0;
+                       if (a_positioned != b_positioned) return a_positioned;
+                       return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+                     });
+    LoadResult result;
+    if (diagnostics_.empty()) result.config = config_;
+    result.diagnostics = std::move(diagnostics_);
+    return result;
+  }
+
+  /// The entries of a map section. Null is an empty section; any other kind is an error.
+  /// Reports unknown, duplicate and non-scalar keys; returns the valid ones.
+  Fields fields(const YAML::Node& node, std::string_view path,
+                std::span<const std::string_view> known) {
+    Fields out;
+    const std::string prefix = path.empty() ? "" : std::string(path) + ": ";
+    if (node.IsNull()) return out;
+    if (!node.IsMap()) {
+      error(node.Mark(), (path.empty() ? std::string("expected a map at the top level")
+                                       : std::string(path) + ": expected a map") +
+                             ", got " + describe(node));
+      return out;
+    }
+    for (const auto& kv : node) {
+      const YAML::Node& key = kv.first;
+      if (!key.IsScalar()) {
+        error(key.Mark(), prefix + "keys must be strings, got " + describe(key));
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        std::string message = prefix + "unknown key " + quote(name);
+        std::size_t best = 3;
+        std::string_view suggestion;
+        for (std::string_view candidate : known) {
+          const std::size_t distance = edit_distance(name, candidate);
+          if (distance < best) {
+            best = distance;
+            suggestion = candidate;
+          }
+        }
+        if (!suggestion.empty()) message += "; did you mean " + quote(suggestion) + "?";
+        error(key.Mark(), std::move(message));
+        continue;
+      }
+      if (const auto it = out.find(name); it != out.end()) {
+        error(key.Mark(), prefix + "duplicate key " + quote(name) + " (first at line " +
+                              std::to_string(it->second.key.Mark().line + 1) + ")");
+        continue;
+      }
+      out.emplace(name, Entry{key, kv.second});
+    }
+    return out;
+  }
+
+  /// The entry for `key` if present and not null.
+  static const Entry* present(const Fields& fields, std::string_view key) {
+    const auto it = fields.find(key);
+    if (it == fields.end() || it->second.value.IsNull()) return nullptr;
+    return &it->second;
+  }
+
+  /// The scalar text of `key`, if present; reports a map or list as `expected <what>`.
+  std::optional<std::string> scalar(const Fields& fields, std::string_view key,
+                                    const std::string& path, std::string_view what) {
+    const Entry* entry = present(fields, key);
+    if (entry == nullptr) return std::nullopt;
+    if (!entry->value.IsScalar()) {
+      error(entry->value.Mark(),
+            path + ": expected " + std::string(what) + ", got " + describe(entry->value));
+      return std::nullopt;
+    }
+    return entry->value.Scalar();
+  }
+
+  void string_field(const Fields& f, std::string_view key, const std::string& path,
+                    std::string& target, bool allow_empty) {
+    const auto text = scalar(f, key, path, "a string");
+    if (!text) return;
+    if (!allow_empty && text->empty()) {
+      error(mark_of(f, key), path + ": must not be empty");
+      return;
+    }
+    target = *text;
+  }
+
+  /// A positive duration; returns whether the key was present and valid.
+  bool duration_field(const Fields& f, std::string_view key, const std::string& path,
+                      std::chrono::milliseconds& target) {
+    const auto text = scalar(f, key, path, "a duration");
+    if (!text) return false;
+    const auto parsed = parse_duration(*text);
+    if (!parsed) {
+      error(mark_of(f, key),
+            path + ": " + quote(*text) + " is not a valid duration: " + duration_problem(*text));
+      return false;
+    }
+    if (parsed->count() <= 0) {
+      error(mark_of(f, key), path + ": must be greater than 0, got " + quote(*text));
+      return false;
+    }
+    target = *parsed;
+    return true;
+  }
+
+  static YAML::Mark mark_of(const Fields& f, std::string_view key) {
+    return f.find(key)->second.value.Mark();
+  }
+
+  void walk(const YAML::Node& root) {
+    const Fields top = fields(root, "", kTopKeys);
+    const auto section = [&](std::string_view name, std::span<const std::string_view> known) {
+      const auto it = top.find(name);
+      return it == top.end() ? Fields{} : fields(it->second.value, name, known);
+    };
+    cluster(section("cluster", kClusterKeys));
+    kubeconfig(section("kubeconfig", kKubeconfigKeys));
+    health(section("health", kHealthKeys));
+    docker(section("docker", kDockerKeys));
+    string_field(section("tools", kToolsKeys), "kind", "tools.kind", config_.tools.kind, false);
+    server(section("server", kServerKeys));
+    log(section("log", kLogKeys));
+  }
+
+  void cluster(const Fields& f) {
+    ClusterConfig& c = config_.cluster;
+    if (const auto name = scalar(f, "name", "cluster.name", "a string")) {
+      if (const std::string problem = cluster_name_problem(*name); !problem.empty()) {
+        error(mark_of(f, "name"), "cluster.name: " + quote(*name) +
+                                      " is not a valid cluster name: " + problem +
+                                      " (a DNS-1123 label: lower-case letters, digits and '-', "
+                                      "starting and ending with a letter or digit, at most 50 "
+                                      "characters)");
+      } else {
+        c.name = *name;
+      }
+    }
+    string_field(f, "kind_config", "cluster.kind_config", c.kind_config, true);
+    string_field(f, "image", "cluster.image", c.image, true);
+    duration_field(f, "create_timeout", "cluster.create_timeout", c.create_timeout);
+  }
+
+  void kubeconfig(const Fields& f) {
+    KubeconfigConfig& k = config_.kubeconfig;
+    bool path_valid = true;
+    if (const auto path = scalar(f, "path", "kubeconfig.path", "a string")) {
+      if (const std::string problem = absolute_file_problem(*path); !problem.empty()) {
+        error(mark_of(f, "path"), "kubeconfig.path: " + quote(*path) + ": " + problem);
+        path_valid = false;
+      } else {
+        k.path = *path;
+      }
+    }
+    const Entry* copies = present(f, "copies");
+    if (copies == nullptr) return;
+    if (!copies->value.IsSequence()) {
+      error(copies->value.Mark(),
+            "kubeconfig.copies: expected a list of paths, got " + describe(copies->value));
+      return;
+    }
+    const std::filesystem::path main_path = std::filesystem::path(k.path).lexically_normal();
+    std::vector<std::pair<std::filesystem::path, std::size_t>> seen;
+    std::size_t index = 0;
+    for (const YAML::Node& item : copies->value) {
+      const std::string label = "kubeconfig.copies[" + std::to_string(index) + "]";
+      const std::size_t this_index = index++;
+      if (!item.IsScalar()) {
+        error(item.Mark(), label + ": expected a path, got " + describe(item));
+        continue;
+      }
+      const std::string& text = item.Scalar();
+      if (std::string problem = absolute_file_problem(text); !problem.empty()) {
+        error(item.Mark(), label + ": " + quote(text) + ": " + std::move(problem));
+        continue;
+      }
+      const std::filesystem::path normal = std::filesystem::path(text).lexically_normal();
+      if (path_valid && normal == main_path) {
+        error(item.Mark(), label + ": " + quote(text) + " is the same file as kubeconfig.path");
+        continue;
+      }
+      const auto duplicate =
+          std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == normal; });
+      if (duplicate != seen.end()) {
+        error(item.Mark(), label + ": " + quote(text) + " duplicates kubeconfig.copies[" +
+                               std::to_string(duplicate->second) + "]");
+        continue;
+      }
+      seen.emplace_back(normal, this_index);
+      k.copies.push_back(text);
+    }
+  }
+
+  void health(const Fields& f) {
+    HealthConfig& h = config_.health;
+    const bool interval_ok = duration_field(f, "interval", "health.interval", h.interval);
+    const bool timeout_ok = duration_field(f, "timeout", "health.timeout", h.timeout);
+    // Compare only values that are valid; a default counts as valid.
+    const bool interval_usable = interval_ok || present(f, "interval") == nullptr;
+    const bool timeout_usable = timeout_ok || present(f, "timeout") == nullptr;
+    if (interval_usable && timeout_usable && h.timeout > h.interval) {
+      const YAML::Mark mark =
+          timeout_ok ? mark_of(f, "timeout") : mark_of(f, "interval");  // one of them is set
+      error(mark, "health.timeout: " + format_duration(h.timeout) +
+                      " must not exceed health.interval (" + format_duration(h.interval) + ")");
+    }
+
+    if (const auto text =
+            scalar(f, "failure_threshold", "health.failure_threshold", "an integer")) {
+      std::string_view digits = *text;
+      if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+      long long value = 0;
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+      const YAML::Mark mark = mark_of(f, "failure_threshold");
+      if (digits.empty() || ec == std::errc::invalid_argument ||
+          end != digits.data() + digits.size()) {
+        error(mark, "health.failure_threshold: " + quote(*text) + " is not an integer");
+      } else if (ec == std::errc::result_out_of_range || value > std::numeric_limits<int>::max()) {
+        error(mark, "health.failure_threshold: " + quote(*text) + " is out of range");
+      } else if (value < 1) {
+        error(mark, "health.failure_threshold: must be at least 1, got " + *text);
+      } else {
+        h.failure_threshold = static_cast<int>(value);
+      }
+    }
+  }
+
+  void docker(const Fields& f) {
+    DockerConfig& d = config_.docker;
+    if (const auto host = scalar(f, "host", "docker.host", "a string")) {
+      docker_host_set_ = true;
+      if (const std::string problem = docker_host_problem(*host); !problem.empty()) {
+        error(mark_of(f, "host"),
+              "docker.host: " + quote(*host) + " is not a docker host: " + problem);
+      } else {
+        d.host = *host;
+      }
+    } else if (present(f, "host") != nullptr) {
+      docker_host_set_ = true;  // set, but to a map or list: reported, and DOCKER_HOST not used
+    }
+    string_field(f, "network", "docker.network", d.network, false);
+  }
+
+  void server(const Fields& f) {
+    ServerConfig& s = config_.server;
+    const auto listen = scalar(f, "listen", "server.listen", "a string");
+    if (!listen) return;
+    const HostPort hp = split_host_port(*listen);
+    if (!hp.problem.empty()) {
+      error(mark_of(f, "listen"),
+            "server.listen: " + quote(*listen) + " is not host:port: " + hp.problem);
+      return;
+    }
+    s.listen = *listen;
+    s.host = hp.host;
+    s.port = hp.port;
+  }
+
+  template <class Enum, std::size_t N>
+  void enum_field(const Fields& f, std::string_view key, const std::string& path,
+                  const std::array<std::pair<std::string_view, Enum>, N>& values, Enum& target) {
+    const auto text = scalar(f, key, path, "a string");
+    if (!text) return;
+    for (const auto& [name, value] : values) {
+      if (name == *text) {
+        target = value;
+        return;
+      }
+    }
+    std::string choices;
+    for (const auto& [name, value] : values) {
+      choices += (choices.empty() ? "" : ", ") + std::string(name);
+    }
+    error(mark_of(f, key), path + ": " + quote(*text) + " is not one of " + choices);
+  }
+
+  void log(const Fields& f) {
+    enum_field(f, "level", "log.level", kLogLevels, config_.log.level);
+    enum_field(f, "format", "log.format", kLogFormats, config_.log.format);
+  }
+
+  std::string file_;
+  Config config_;
+  std::vector<Diagnostic> diagnostics_;
+  bool docker_host_set_ = false;
+};
+
+}  // namespace
+
+std::string to_string(LogLevel level) {
+  for (const auto& [name, value] : kLogLevels) {
+    if (value == level) return std::string(name);
+  }
+  return "unknown";
+}
+
+std::string to_string(LogFormat format) {
+  for (const auto& [name, value] : kLogFormats) {
+    if (value == format) return std::string(name);
+  }
+  return "unknown";
+}
+
+std::string Diagnostic::to_string() const {
+  if (line == 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+LoadResult parse(std::string_view yaml_text, std::string_view file_name,
+                 std::optional<std::string> docker_host_env) {
+  return Parser(file_name).run(yaml_text, std::move(docker_host_env));
+}
+
+LoadResult load_file(const std::string& path, std::optional<std::string> docker_host_env) {
+  const auto unreadable = [&](int error_number) {
+    LoadResult result;
+    result.diagnostics.push_back(
+        {.file = path, .message = "cannot read: " + std::generic_category().message(error_number)});
+    return result;
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return unreadable(errno);
+  std::string text;
+  std::array<char, 16384> buffer{};
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error_number = errno;
+      ::close(fd);
+      return unreadable(error_number);
+    }
+    text.append(buffer.data(), static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return parse(text, path, std::move(docker_host_env));
+}
+
+}  // namespace k8sinpod::config

@@ -1,0 +1,219 @@
+// The only translation unit with Beast in the Docker module: Beast is slow to compile.
+#include "docker/client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <exception>
+#include <memory>
+#include <utility>
+
+namespace k8sinpod::docker {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+std::string lower_first(std::string s) {
+  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  return s;
+}
+
+// "docker: GET /containers/json on unix:///run/docker.sock: " — the query string is left out:
+// it is URL-encoded JSON, unreadable in a log line.
+std::string request_prefix(const Endpoint& endpoint, std::string_view target) {
+  return "docker: GET " + std::string(target.substr(0, target.find('?'))) + " on " +
+         endpoint.to_string() + ": ";
+}
+
+// Docker container names are [a-zA-Z0-9][a-zA-Z0-9_.-]*, ids are hex: nothing to URL-encode,
+// and anything else would change the request path.
+bool is_container_ref(std::string_view ref) {
+  if (ref.empty()) return false;
+  for (const char c : ref) {
+    const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The outcome of one request on a connected stream: `phase` names the step that failed.
+struct Exchanged {
+  error_code ec;
+  std::string_view phase;
+  unsigned status = 0;
+  std::string body;
+};
+
+template <class Stream>
+asio::awaitable<Exchanged> round_trip(Stream& stream, const http::request<http::empty_body>& req) {
+  Exchanged out;
+  const auto [write_ec, written] = co_await http::async_write(stream, req, kTuple);
+  if (write_ec) {
+    out.ec = write_ec;
+    out.phase = "write request";
+    co_return out;
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(Client::kBodyLimit);
+  const auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kTuple);
+  if (read_ec) {
+    out.ec = read_ec;
+    out.phase = "read response";
+    co_return out;
+  }
+  out.status = parser.get().result_int();
+  out.body = std::move(parser.get().body());
+  error_code ignored;
+  stream.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+  co_return out;
+}
+
+}  // namespace
+
+Client::Client(asio::any_io_executor executor, Endpoint endpoint, std::chrono::milliseconds timeout)
+    : executor_(std::move(executor)), endpoint_(std::move(endpoint)), timeout_(timeout) {}
+
+asio::awaitable<Result<Client::Response>> Client::get(std::string target) {
+  const std::string prefix = request_prefix(endpoint_, target);
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  const auto failed = [&](std::string_view phase, const error_code& ec) {
+    if (ec == beast::error::timeout) {
+      return fail(prefix + "timed out after " + std::to_string(timeout_.count()) + "ms (" +
+                  std::string(phase) + ")");
+    }
+    if (ec == http::error::body_limit) {
+      return fail(prefix + "response body exceeds " + std::to_string(kBodyLimit) + " bytes");
+    }
+    return fail(prefix + std::string(phase) + ": " + lower_first(ec.message()));
+  };
+
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "docker");
+  req.set(http::field::user_agent, "k8sinpodd");
+  req.set(http::field::connection, "close");
+
+  Exchanged done;
+  try {
+    switch (endpoint_.kind) {
+      case Endpoint::Kind::unix_socket: {
+        beast::basic_stream<asio::local::stream_protocol> stream(executor_);
+        stream.expires_at(deadline);
+        // The endpoint constructor throws on a path longer than sun_path: caught below.
+        const asio::local::stream_protocol::endpoint address(endpoint_.path);
+        const auto [ec] = co_await stream.async_connect(address, kTuple);
+        if (ec) co_return failed("connect", ec);
+        done = co_await round_trip(stream, req);
+        break;
+      }
+      case Endpoint::Kind::tcp: {
+        // The resolver is not under basic_stream's deadline: a timer cancels it. Both the
+        // resolver and the timer's handler share ownership, so neither outlives the other.
+        auto resolver = std::make_shared<asio::ip::tcp::resolver>(executor_);
+        asio::steady_timer timer(executor_, deadline);
+        timer.async_wait([resolver](const error_code& ec) {
+          if (!ec) resolver->cancel();
+        });
+        const auto [resolve_ec, results] =
+            co_await resolver->async_resolve(endpoint_.host, endpoint_.port, kTuple);
+        timer.cancel();
+        if (resolve_ec == asio::error::operation_aborted) {
+          co_return failed("resolve", beast::error::timeout);
+        }
+        if (resolve_ec) co_return failed("resolve", resolve_ec);
+        beast::tcp_stream stream(executor_);
+        stream.expires_at(deadline);
+        const auto [ec, connected] = co_await stream.async_connect(results, kTuple);
+        if (ec) co_return failed("connect", ec);
+        done = co_await round_trip(stream, req);
+        break;
+      }
+    }
+  } catch (const std::exception& e) {  // Asio/Beast throw only on misuse or allocation failure
+    co_return fail(prefix + lower_first(e.what()));
+  }
+  if (done.ec) co_return failed(done.phase, done.ec);
+  if (done.status < 200 || done.status > 299) {
+    co_return fail(prefix + std::to_string(done.status) + " " + error_text(done.body));
+  }
+  co_return Response{done.status, std::move(done.body)};
+}
+
+asio::awaitable<Result<std::vector<ContainerSummary>>> Client::list_containers(
+    std::vector<std::string> labels, bool all) {
+  const std::string target = label_filter_query(labels, all);
+  auto response = co_await get(target);
+  if (!response) co_return response.error();
+  auto parsed = parse_container_list(response->body);
+  if (!parsed) co_return fail(request_prefix(endpoint_, target) + parsed.error().message);
+  co_return std::move(*parsed);
+}
+
+asio::awaitable<Result<ContainerInfo>> Client::inspect(std::string id_or_name) {
+  if (!is_container_ref(id_or_name)) {
+    co_return fail("docker: inspect " + excerpt(id_or_name) + ": not a container name or id");
+  }
+  const std::string target = "/containers/" + id_or_name + "/json";
+  auto response = co_await get(target);
+  if (!response) co_return response.error();
+  auto parsed = parse_inspect(response->body);
+  if (!parsed) co_return fail(request_prefix(endpoint_, target) + parsed.error().message);
+  co_return std::move(*parsed);
+}
+
+asio::awaitable<Result<void>> Client::ping() {
+  auto response = co_await get("/_ping");
+  if (!response) co_return response.error();
+  co_return Result<void>();
+}
+
+asio::awaitable<Result<ControlPlane>> Client::control_plane(std::string cluster,
+                                                            std::string network) {
+  std::vector<std::string> labels;
+  labels.push_back(std::string(kClusterLabel) + "=" + cluster);
+  labels.push_back(std::string(kRoleLabel) + "=" + std::string(kControlPlaneRole));
+  auto listed = co_await list_containers(std::move(labels), true);
+  if (!listed) co_return listed.error();
+  auto selected = select_control_plane(*listed, cluster);
+  if (!selected || !selected->found) co_return selected;
+
+  // The container may go between the list and the inspect: that is an error for this round
+  // (404 no such container), and the next round lists again.
+  auto info = co_await inspect(selected->id);
+  if (!info) co_return info.error();
+  ControlPlane cp = std::move(*selected);
+  cp.running = info->running;
+  if (!cp.running) co_return cp;
+
+  const auto it = info->ipv4_by_network.find(network);
+  if (it == info->ipv4_by_network.end() || it->second.empty()) {
+    std::string networks;
+    for (const auto& [name, ip] : info->ipv4_by_network) {
+      networks += (networks.empty() ? "" : ", ") + name + "=" + (ip.empty() ? "\"\"" : ip);
+    }
+    co_return fail("docker: control plane " + excerpt(cp.name) + " of cluster " + excerpt(cluster) +
+                   ": running but no IPv4 address on network " + excerpt(network) +
+                   " (networks: " + (networks.empty() ? "none" : networks) + ")");
+  }
+  cp.ip = it->second;
+  co_return cp;
+}
+
+}  // namespace k8sinpod::docker

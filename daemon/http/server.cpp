@@ -1,0 +1,335 @@
+#include "http/server.hpp"
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <exception>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+
+namespace k8sinpod::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kLingerMaxBytes = std::size_t{64} * 1024;
+constexpr std::chrono::milliseconds kLingerMax{1000};
+constexpr std::chrono::milliseconds kAcceptErrorPause{100};
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  const auto address = ep.address().to_string();
+  const auto port = std::to_string(ep.port());
+  return ep.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
+}
+
+const char* reason_body(unsigned status) {
+  switch (status) {
+    case 400:
+      return "400 bad request\n";
+    case 413:
+      return "413 request entity too large\n";
+    case 431:
+      return "431 request header fields too large\n";
+    case 500:
+      return "500 internal server error\n";
+    case 503:
+      return "503 service unavailable: too many connections\n";
+    default:
+      return "\n";
+  }
+}
+
+}  // namespace
+
+namespace detail {
+
+struct ServerState {
+  ServerState(asio::any_io_executor ex, Server::Handler h, Server::Limits l, Server::LogFn lg)
+      : executor(std::move(ex)),
+        handler(std::move(h)),
+        limits(l),
+        log_fn(std::move(lg)),
+        acceptor(executor) {}
+
+  void log(std::string line) const {
+    if (log_fn) log_fn(std::move(line));
+  }
+
+  /// Logs an exception that escaped a coroutine: a bug, never silent. Holds its own copy of
+  /// the log function: it may run after the Server is gone.
+  auto completion(const char* what) const {
+    return [log_copy = log_fn, what](const std::exception_ptr& e) {
+      if (!e || !log_copy) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log_copy(std::string("http: bug: ") + what + " ended by exception: " + ex.what());
+      } catch (...) {
+        log_copy(std::string("http: bug: ") + what + " ended by unknown exception");
+      }
+    };
+  }
+
+  asio::any_io_executor executor;
+  Server::Handler handler;
+  Server::Limits limits;
+  Server::LogFn log_fn;
+  tcp::acceptor acceptor;
+  std::uint16_t port = 0;
+  bool stopped = false;
+  bool saturated = false;  // logged once per episode of rejections
+  std::size_t active = 0;  // sessions counted against max_connections
+  std::uint64_t next_id = 0;
+  std::unordered_map<std::uint64_t, beast::tcp_stream*> streams;  // open ones, for stop()
+};
+
+}  // namespace detail
+
+namespace {
+
+using Impl = detail::ServerState;
+
+/// Holds one of the max_connections places, from accept until the session's frame is destroyed
+/// (taken before co_spawn, so the accept loop never over-admits while a session has yet to start).
+class Slot {
+ public:
+  explicit Slot(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) { ++impl_->active; }
+  Slot(Slot&& other) noexcept : impl_(std::move(other.impl_)) {}
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
+  Slot& operator=(Slot&&) = delete;
+  ~Slot() {
+    if (impl_) --impl_->active;
+  }
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+/// Lists a stream in Impl::streams while it is open, so stop() can close it.
+class Registration {
+ public:
+  Registration(Impl& impl, beast::tcp_stream& stream) : impl_(impl), id_(impl.next_id++) {
+    impl_.streams.emplace(id_, &stream);
+  }
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+  ~Registration() { impl_.streams.erase(id_); }
+
+ private:
+  Impl& impl_;
+  std::uint64_t id_;
+};
+
+// Shut down sending, then read and discard what the client still sends (bounded in time and
+// bytes) before closing: closing with unread data makes the kernel send a reset, and the client
+// may then lose the error answer it has not read yet.
+asio::awaitable<void> linger_close(beast::tcp_stream& stream, std::chrono::milliseconds timeout) {
+  error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.expires_after(std::min(timeout, kLingerMax));
+  std::array<char, 4096> sink;
+  for (std::size_t total = 0; total < kLingerMaxBytes;) {
+    auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(sink), kAsTuple);
+    if (read_ec) break;
+    total += n;
+  }
+  stream.close();
+}
+
+bhttp::response<bhttp::string_body> make_response(unsigned status, unsigned version) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version};
+  res.set(bhttp::field::server, "k8sinpodd");
+  return res;
+}
+
+/// Answers `status` with Connection: close, then closes lingering.
+asio::awaitable<void> fail_and_close(const Impl& impl, beast::tcp_stream& stream, unsigned status) {
+  auto res = make_response(status, 11);
+  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  res.keep_alive(false);
+  res.body() = reason_body(status);
+  res.prepare_payload();
+  stream.expires_after(impl.limits.write_timeout);
+  auto [ec, n] = co_await bhttp::async_write(stream, res, kAsTuple);
+  if (!ec) co_await linger_close(stream, impl.limits.read_timeout);
+}
+
+bool is_parse_error(const error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+}
+
+Response call_handler(const Impl& impl, const Request& request) {
+  try {
+    return impl.handler(request);
+  } catch (const std::exception& e) {
+    impl.log("http: " + request.method + " " + request.target + ": handler threw: " + e.what());
+  } catch (...) {
+    impl.log("http: " + request.method + " " + request.target + ": handler threw");
+  }
+  Response r;
+  r.status = 500;
+  r.body = reason_body(500);
+  return r;
+}
+
+asio::awaitable<void> session(std::shared_ptr<Impl> impl, Slot slot, tcp::socket socket) {
+  (void)slot;
+  if (impl->stopped) co_return;  // stop() ran between accept and this coroutine's start
+  beast::tcp_stream stream(std::move(socket));
+  const Registration registration(*impl, stream);
+  const auto& limits = impl->limits;
+  beast::flat_buffer buffer;
+
+  while (!impl->stopped) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(limits.header_limit, std::numeric_limits<std::uint32_t>::max())));
+    parser.body_limit(static_cast<std::uint64_t>(limits.body_limit));
+    stream.expires_after(limits.read_timeout);
+    auto [read_ec, read_n] = co_await bhttp::async_read(stream, buffer, parser, kAsTuple);
+    if (read_ec) {
+      // Timeouts, resets, aborts (stop()) and a client closing between requests end quietly.
+      if (read_ec == bhttp::error::header_limit) {
+        co_await fail_and_close(*impl, stream, 431);
+      } else if (read_ec == bhttp::error::body_limit) {
+        co_await fail_and_close(*impl, stream, 413);
+      } else if (is_parse_error(read_ec)) {
+        co_await fail_and_close(*impl, stream, 400);
+      }
+      co_return;
+    }
+
+    const auto& req = parser.get();
+    const Request request{std::string(req.method_string()), std::string(req.target())};
+    auto answer = call_handler(*impl, request);
+    const bool keep_alive = req.keep_alive() && !impl->stopped;
+
+    auto res = make_response(answer.status, req.version());
+    res.set(bhttp::field::content_type, answer.content_type);
+    for (const auto& [name, value] : answer.headers) res.set(name, value);
+    res.keep_alive(keep_alive);
+    res.content_length(answer.body.size());
+    if (req.method() != bhttp::verb::head) res.body() = std::move(answer.body);
+
+    stream.expires_after(limits.write_timeout);
+    auto [write_ec, write_n] = co_await bhttp::async_write(stream, res, kAsTuple);
+    if (write_ec) co_return;
+    if (!keep_alive) {
+      error_code ec;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> reject(std::shared_ptr<Impl> impl, tcp::socket socket) {
+  if (impl->stopped) co_return;
+  beast::tcp_stream stream(std::move(socket));
+  const Registration registration(*impl, stream);
+  co_await fail_and_close(*impl, stream, 503);
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<Impl> impl) {
+  while (!impl->stopped) {
+    auto [ec, socket] = co_await impl->acceptor.async_accept(kAsTuple);
+    if (impl->stopped) co_return;
+    if (ec) {
+      impl->log("http: accept on port " + std::to_string(impl->port) + ": " + ec.message());
+      // Out of descriptors (EMFILE) fails again at once: pause instead of spinning.
+      asio::steady_timer pause(impl->executor, kAcceptErrorPause);
+      co_await pause.async_wait(kAsTuple);
+      continue;
+    }
+    if (impl->active >= impl->limits.max_connections) {
+      if (!impl->saturated) {
+        impl->saturated = true;
+        error_code peer_ec;
+        const auto peer = socket.remote_endpoint(peer_ec);
+        impl->log("http: connection limit " + std::to_string(impl->limits.max_connections) +
+                  " reached: answering 503 to new connections (first from " +
+                  (peer_ec ? std::string("an unknown peer") : endpoint_text(peer)) + ")");
+      }
+      asio::co_spawn(impl->executor, reject(impl, std::move(socket)), impl->completion("reject"));
+      continue;
+    }
+    impl->saturated = false;
+    Slot slot(impl);
+    asio::co_spawn(impl->executor, session(impl, std::move(slot), std::move(socket)),
+                   impl->completion("session"));
+  }
+}
+
+}  // namespace
+
+Server::Server(boost::asio::any_io_executor executor, Handler handler, Limits limits, LogFn log)
+    : impl_(std::make_shared<detail::ServerState>(std::move(executor), std::move(handler), limits,
+                                                  std::move(log))) {}
+
+Server::~Server() { stop(); }
+
+Result<void> Server::listen(const std::string& host, std::uint16_t port) {
+  auto& impl = *impl_;
+  if (impl.stopped) return fail("http: listen: the server was stopped");
+  if (impl.acceptor.is_open()) {
+    return fail("http: listen: already listening on port " + std::to_string(impl.port));
+  }
+  error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) return fail("http: listen: invalid address \"" + host + "\": " + ec.message());
+  const tcp::endpoint endpoint(address, port);
+  auto failed = [&](const char* what) {
+    error_code ignored;
+    impl.acceptor.close(ignored);
+    return fail(std::string("http: ") + what + " " + endpoint_text(endpoint) + ": " + ec.message());
+  };
+  impl.acceptor.open(endpoint.protocol(), ec);
+  if (ec) return failed("open");
+  impl.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) return failed("set SO_REUSEADDR on");
+  impl.acceptor.bind(endpoint, ec);
+  if (ec) return failed("bind");
+  impl.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return failed("listen on");
+  const auto local = impl.acceptor.local_endpoint(ec);
+  if (ec) return failed("local address of");
+  impl.port = local.port();
+  asio::co_spawn(impl.executor, accept_loop(impl_), impl.completion("accept loop"));
+  return {};
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+
+std::size_t Server::connections() const { return impl_->active; }
+
+void Server::stop() {
+  auto& impl = *impl_;
+  if (impl.stopped) return;
+  impl.stopped = true;
+  error_code ec;
+  impl.acceptor.close(ec);
+  // Closing aborts the pending operation; its coroutine then ends and unregisters itself.
+  for (auto& [id, stream] : impl.streams) stream->close();
+}
+
+}  // namespace k8sinpod::http

@@ -1,0 +1,140 @@
+#include "metrics/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/text_serializer.h>
+
+#include <utility>
+
+namespace k8sinpod::metrics {
+namespace {
+
+void advance(prometheus::Counter& counter, std::uint64_t& published, std::uint64_t now) {
+  if (now > published) counter.Increment(static_cast<double>(now - published));
+  published = now;
+}
+
+double seconds(std::chrono::milliseconds d) { return std::chrono::duration<double>(d).count(); }
+
+}  // namespace
+
+Metrics::Metrics(std::string version, std::string revision) {
+  prometheus::BuildGauge()
+      .Name("k8sinpod_build_info")
+      .Help("Build information of k8sinpodd; the value is always 1.")
+      .Register(registry_)
+      .Add({{"version", std::move(version)}, {"revision", std::move(revision)}})
+      .Set(1);
+
+  cluster_ready_ = &prometheus::BuildGauge()
+                        .Name("k8sinpod_cluster_ready")
+                        .Help("Whether every readiness check passes (1) or not (0).")
+                        .Register(registry_)
+                        .Add({});
+
+  auto& phase = prometheus::BuildGauge()
+                    .Name("k8sinpod_cluster_phase")
+                    .Help("Current supervisor phase; exactly one phase is 1.")
+                    .Register(registry_);
+  for (std::size_t i = 0; i < kPhaseCount; ++i) {
+    phase_[i] = &phase.Add({{"phase", core::to_string(core::kAllPhases[i])}});
+  }
+
+  auto& probes = prometheus::BuildCounter()
+                     .Name("k8sinpod_probes_total")
+                     .Help("API server readiness probes by result.")
+                     .Register(registry_);
+  probes_ok_ = &probes.Add({{"result", "success"}});
+  probes_failed_ = &probes.Add({{"result", "failure"}});
+
+  probe_duration_ =
+      &prometheus::BuildHistogram()
+           .Name("k8sinpod_probe_duration_seconds")
+           .Help("Duration of API server readiness probes in seconds.")
+           .Register(registry_)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                            0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+
+  auto& creations = prometheus::BuildCounter()
+                        .Name("k8sinpod_cluster_creations_total")
+                        .Help("Cluster creations by result.")
+                        .Register(registry_);
+  creations_ok_ = &creations.Add({{"result", "success"}});
+  creations_failed_ = &creations.Add({{"result", "failure"}});
+
+  create_duration_ = &prometheus::BuildHistogram()
+                          .Name("k8sinpod_cluster_create_duration_seconds")
+                          .Help("Duration of cluster creations in seconds.")
+                          .Register(registry_)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{
+                                       1, 5, 10, 30, 60, 90, 120, 180, 300, 600, 900, 1200, 1800});
+
+  kubeconfig_writes_ = &prometheus::BuildCounter()
+                            .Name("k8sinpod_kubeconfig_writes_total")
+                            .Help("Successful kubeconfig writes.")
+                            .Register(registry_)
+                            .Add({});
+  kubeconfig_write_failures_ = &prometheus::BuildCounter()
+                                    .Name("k8sinpod_kubeconfig_write_failures_total")
+                                    .Help("Failed kubeconfig writes.")
+                                    .Register(registry_)
+                                    .Add({});
+  ip_changes_ = &prometheus::BuildCounter()
+                     .Name("k8sinpod_control_plane_ip_changes_total")
+                     .Help("Changes of the control-plane container address.")
+                     .Register(registry_)
+                     .Add({});
+  last_probe_success_ =
+      &prometheus::BuildGauge()
+           .Name("k8sinpod_last_probe_success_timestamp_seconds")
+           .Help("Unix time of the last successful API server probe; 0 before the first.")
+           .Register(registry_)
+           .Add({});
+  docker_up_ = &prometheus::BuildGauge()
+                    .Name("k8sinpod_docker_up")
+                    .Help("Whether the last Docker API call succeeded (1) or not (0).")
+                    .Register(registry_)
+                    .Add({});
+}
+
+void Metrics::publish(const core::State& state, const core::Policy& policy) {
+  cluster_ready_->Set(core::is_ready(state, policy) ? 1 : 0);
+  for (std::size_t i = 0; i < kPhaseCount; ++i) {
+    phase_[i]->Set(core::kAllPhases[i] == state.phase ? 1 : 0);
+  }
+  docker_up_->Set(state.docker_ok ? 1 : 0);
+  last_probe_success_->Set(
+      state.last_probe_success
+          ? std::chrono::duration<double>(state.last_probe_success->time_since_epoch()).count()
+          : 0);
+
+  const auto& c = state.counters;
+  advance(*probes_ok_, published_.probes_ok, c.probes_ok);
+  advance(*probes_failed_, published_.probes_failed, c.probes_failed);
+  advance(*creations_ok_, published_.creations_ok, c.creations_ok);
+  advance(*creations_failed_, published_.creations_failed, c.creations_failed);
+  advance(*kubeconfig_writes_, published_.kubeconfig_writes, c.kubeconfig_writes);
+  advance(*kubeconfig_write_failures_, published_.kubeconfig_write_failures,
+          c.kubeconfig_write_failures);
+  advance(*ip_changes_, published_.control_plane_ip_changes, c.control_plane_ip_changes);
+}
+
+void Metrics::observe_probe(std::chrono::milliseconds took) {
+  probe_duration_->Observe(seconds(took));
+}
+
+void Metrics::observe_create(std::chrono::milliseconds took) {
+  create_duration_->Observe(seconds(took));
+}
+
+std::string Metrics::render() const {
+  auto families = registry_.Collect();
+  auto process = process_.Collect();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace k8sinpod::metrics

@@ -1,0 +1,91 @@
+#pragma once
+/// The daemon's Prometheus metrics: a `prometheus::Registry` with the `k8sinpod_*` families,
+/// fed from the published `core::State`, plus the `process_*` collector, rendered in the text
+/// exposition format 0.0.4 (served by http/ as `/metrics`; prometheus-cpp's civetweb Exposer is
+/// deliberately not used).
+///
+/// Families:
+///   k8sinpod_build_info{version,revision}              gauge, always 1
+///   k8sinpod_cluster_ready                             gauge 0/1 (core::is_ready)
+///   k8sinpod_cluster_phase{phase}                      gauge, one-hot over core::kAllPhases
+///   k8sinpod_probes_total{result=success|failure}      counter
+///   k8sinpod_probe_duration_seconds                    histogram, 1 ms .. 10 s
+///   k8sinpod_cluster_creations_total{result=...}       counter
+///   k8sinpod_cluster_create_duration_seconds           histogram, 1 s .. 30 min
+///   k8sinpod_kubeconfig_writes_total                   counter, successful writes
+///   k8sinpod_kubeconfig_write_failures_total           counter
+///   k8sinpod_control_plane_ip_changes_total            counter
+///   k8sinpod_last_probe_success_timestamp_seconds      gauge, unix seconds, 0 until the first
+///   k8sinpod_docker_up                                 gauge 0/1
+///
+/// Thread-safety: the registry itself is thread-safe, but `publish()` keeps the last published
+/// counter values without a lock: call `publish()`, `observe_*()` and `render()` from one
+/// executor (the daemon's single event loop).
+
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "core/state.hpp"
+#include "metrics/process_collector.hpp"
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+}  // namespace prometheus
+
+namespace k8sinpod::metrics {
+
+class Metrics {
+ public:
+  static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+  /// `version` and `revision` label `k8sinpod_build_info`.
+  Metrics(std::string version, std::string revision);
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  /// Sets the gauges from `state` and advances each counter by the difference between the
+  /// state's `Counters` value and the value published last time. The state's counters are
+  /// monotonic; a value below the last published one (a fresh state) resynchronises without
+  /// decrementing.
+  void publish(const core::State& state, const core::Policy& policy);
+
+  /// One API-server probe took `took`.
+  void observe_probe(std::chrono::milliseconds took);
+  /// One `kind create cluster` took `took`.
+  void observe_create(std::chrono::milliseconds took);
+
+  /// The registry's families followed by `process_*`, in the text exposition format.
+  std::string render() const;
+
+  /// For families added by other modules (config reload, ...).
+  prometheus::Registry& registry() { return registry_; }
+
+ private:
+  static constexpr std::size_t kPhaseCount = std::size(core::kAllPhases);
+
+  prometheus::Registry registry_;
+  ProcessCollector process_;
+
+  prometheus::Gauge* cluster_ready_;
+  prometheus::Gauge* phase_[kPhaseCount];
+  prometheus::Counter* probes_ok_;
+  prometheus::Counter* probes_failed_;
+  prometheus::Histogram* probe_duration_;
+  prometheus::Counter* creations_ok_;
+  prometheus::Counter* creations_failed_;
+  prometheus::Histogram* create_duration_;
+  prometheus::Counter* kubeconfig_writes_;
+  prometheus::Counter* kubeconfig_write_failures_;
+  prometheus::Counter* ip_changes_;
+  prometheus::Gauge* last_probe_success_;
+  prometheus::Gauge* docker_up_;
+
+  core::Counters published_;
+};
+
+}  // namespace k8sinpod::metrics

@@ -1,0 +1,432 @@
+#include "config/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace k8sinpod::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::string_view kFile = "k8sinpod.yaml";
+
+LoadResult parse_text(std::string_view text,
+                      std::optional<std::string> docker_host = std::nullopt) {
+  return parse(text, kFile, std::move(docker_host));
+}
+
+std::vector<std::string> rendered(const LoadResult& result) {
+  std::vector<std::string> out;
+  for (const Diagnostic& d : result.diagnostics) out.push_back(d.to_string());
+  return out;
+}
+
+std::string joined(const LoadResult& result) {
+  std::string out;
+  for (const std::string& line : rendered(result)) out += line + "\n";
+  return out;
+}
+
+/// The only diagnostic of `text`, rendered; fails the test when there are 0 or several.
+std::string only_error(std::string_view text) {
+  const LoadResult result = parse_text(text);
+  CHECK_FALSE(result.config.has_value());
+  REQUIRE(result.diagnostics.size() == 1);
+  return result.diagnostics.front().to_string();
+}
+
+Config parsed(std::string_view text) {
+  const LoadResult result = parse_text(text);
+  INFO(joined(result));
+  REQUIRE(result.diagnostics.empty());
+  REQUIRE(result.config.has_value());
+  return *result.config;
+}
+
+}  // namespace
+
+TEST_CASE("a default Config holds the documented defaults") {
+  const Config c;
+  CHECK(c.cluster.name == "k8s-in-pod");
+  CHECK(c.cluster.kind_config.empty());
+  CHECK(c.cluster.image.empty());
+  CHECK(c.cluster.create_timeout == 10min);
+  CHECK(c.kubeconfig.path == "/var/lib/k8sinpod/kubeconfig");
+  CHECK(c.kubeconfig.copies.empty());
+  CHECK(c.health.interval == 5s);
+  CHECK(c.health.timeout == 2s);
+  CHECK(c.health.failure_threshold == 3);
+  CHECK(c.docker.host == "unix:///var/run/docker.sock");
+  CHECK(c.docker.network == "kind");
+  CHECK_FALSE(c.docker.host_from_env);
+  CHECK(c.tools.kind == "kind");
+  CHECK(c.server.listen == "0.0.0.0:9090");
+  CHECK(c.server.host == "0.0.0.0");
+  CHECK(c.server.port == 9090);
+  CHECK(c.log.level == LogLevel::info);
+  CHECK(c.log.format == LogFormat::text);
+}
+
+TEST_CASE("an empty document, {} and null sections give the defaults") {
+  for (const std::string_view text :
+       {"", "\n", "# only a comment\n", "{}", "---\n", "cluster:\nhealth: ~\nlog: null\n",
+        "cluster:\n  name:\n  create_timeout: ~\nkubeconfig:\n  copies:\n"}) {
+    CAPTURE(text);
+    CHECK(parsed(text) == Config{});
+  }
+}
+
+TEST_CASE("every key is read") {
+  const Config c = parsed(R"(cluster:
+  name: ci-1
+  kind_config: /etc/k8sinpod/kind.yaml
+  image: kindest/node:v1.29.2
+  create_timeout: 15m
+kubeconfig:
+  path: /out/kubeconfig
+  copies: [/a/kubeconfig, /b/kubeconfig]
+health:
+  interval: 10s
+  timeout: 1500ms
+  failure_threshold: 5
+docker:
+  host: tcp://docker:2375
+  network: ci
+tools:
+  kind: /usr/local/bin/kind
+server:
+  listen: "[::1]:0"
+log:
+  level: debug
+  format: json
+)");
+  CHECK(c.cluster.name == "ci-1");
+  CHECK(c.cluster.kind_config == "/etc/k8sinpod/kind.yaml");
+  CHECK(c.cluster.image == "kindest/node:v1.29.2");
+  CHECK(c.cluster.create_timeout == 15min);
+  CHECK(c.kubeconfig.path == "/out/kubeconfig");
+  CHECK(c.kubeconfig.copies == std::vector<std::string>{"/a/kubeconfig", "/b/kubeconfig"});
+  CHECK(c.health.interval == 10s);
+  CHECK(c.health.timeout == 1500ms);
+  CHECK(c.health.failure_threshold == 5);
+  CHECK(c.docker.host == "tcp://docker:2375");
+  CHECK(c.docker.network == "ci");
+  CHECK_FALSE(c.docker.host_from_env);
+  CHECK(c.tools.kind == "/usr/local/bin/kind");
+  CHECK(c.server.listen == "[::1]:0");
+  CHECK(c.server.host == "::1");
+  CHECK(c.server.port == 0);
+  CHECK(c.log.level == LogLevel::debug);
+  CHECK(c.log.format == LogFormat::json);
+}
+
+TEST_CASE("valid edge values are accepted") {
+  CHECK(parsed("cluster:\n  name: a\n").cluster.name == "a");
+  CHECK(parsed("cluster:\n  name: 0-a-9\n").cluster.name == "0-a-9");
+  CHECK(parsed("cluster:\n  name: " + std::string(50, 'x') + "\n").cluster.name ==
+        std::string(50, 'x'));
+  CHECK(parsed("health:\n  failure_threshold: 1\n").health.failure_threshold == 1);
+  CHECK(parsed("health:\n  failure_threshold: +7\n").health.failure_threshold == 7);
+  CHECK(parsed("health:\n  timeout: 5s\n").health.timeout == 5s);  // equal to the interval
+  CHECK(parsed("docker:\n  host: unix:///run/docker.sock\n").docker.host ==
+        "unix:///run/docker.sock");
+  CHECK(parsed("docker:\n  host: tcp://[fd00::1]:2376\n").docker.host == "tcp://[fd00::1]:2376");
+  const Config listen = parsed("server:\n  listen: 127.0.0.1:65535\n");
+  CHECK(listen.server.host == "127.0.0.1");
+  CHECK(listen.server.port == 65535);
+  CHECK(parsed("server:\n  listen: localhost:8080\n").server.host == "localhost");
+  for (const char* level : {"trace", "debug", "info", "warn", "error"}) {
+    CHECK(to_string(parsed(std::string("log:\n  level: ") + level + "\n").log.level) == level);
+  }
+  CHECK(to_string(LogFormat::json) == "json");
+  CHECK(to_string(LogFormat::text) == "text");
+}
+
+TEST_CASE("each invalid value is reported at its position") {
+  struct Row {
+    std::string_view yaml;
+    std::string_view expected;
+  };
+  const Row rows[] = {
+      // cluster.name
+      {"cluster:\n  name: Foo\n",
+       "k8sinpod.yaml:2:9: cluster.name: \"Foo\" is not a valid cluster name: character 'F' at "
+       "position 1 is not a lower-case letter, digit or '-' (a DNS-1123 label: lower-case "
+       "letters, digits and '-', starting and ending with a letter or digit, at most 50 "
+       "characters)"},
+      {"cluster:\n  name: ''\n",
+       "k8sinpod.yaml:2:9: cluster.name: \"\" is not a valid cluster "
+       "name: it is empty (a DNS-1123 label: lower-case letters, digits "
+       "and '-', starting and ending with a letter or digit, at most 50 "
+       "characters)"},
+      // durations
+      {"cluster:\n  create_timeout: 10\n",
+       "k8sinpod.yaml:2:19: cluster.create_timeout: \"10\" is not a valid duration: missing unit, "
+       "e.g. 10s"},
+      {"health:\n  interval: -5s\n",
+       "k8sinpod.yaml:2:13: health.interval: \"-5s\" is not a valid duration: must not be "
+       "negative"},
+      {"health:\n  interval: 5 seconds\n",
+       "k8sinpod.yaml:2:13: health.interval: \"5 seconds\" is not a valid duration: expected a "
+       "number and unit such as 500ms, 5s, 10m or 1h30m, in whole milliseconds"},
+      {"health:\n  timeout: 0s\n",
+       "k8sinpod.yaml:2:12: health.timeout: must be greater than 0, got \"0s\""},
+      {"cluster:\n  create_timeout: 0\n",
+       "k8sinpod.yaml:2:19: cluster.create_timeout: must be greater than 0, got \"0\""},
+      {"health:\n  interval: 1s\n  timeout: 2s\n",
+       "k8sinpod.yaml:3:12: health.timeout: 2s must not exceed health.interval (1s)"},
+      {"health:\n  interval: 1s\n",  // the default timeout (2s) exceeds it: point at interval
+       "k8sinpod.yaml:2:13: health.timeout: 2s must not exceed health.interval (1s)"},
+      // failure_threshold: never silently defaulted
+      {"health:\n  failure_threshold: abc\n",
+       "k8sinpod.yaml:2:22: health.failure_threshold: \"abc\" is not an integer"},
+      {"health:\n  failure_threshold: 3.5\n",
+       "k8sinpod.yaml:2:22: health.failure_threshold: \"3.5\" is not an integer"},
+      {"health:\n  failure_threshold: 0x10\n",
+       "k8sinpod.yaml:2:22: health.failure_threshold: \"0x10\" is not an integer"},
+      {"health:\n  failure_threshold: 0\n",
+       "k8sinpod.yaml:2:22: health.failure_threshold: must be at least 1, got 0"},
+      {"health:\n  failure_threshold: -2\n",
+       "k8sinpod.yaml:2:22: health.failure_threshold: must be at least 1, got -2"},
+      {"health:\n  failure_threshold: 99999999999\n",
+       "k8sinpod.yaml:2:22: health.failure_threshold: \"99999999999\" is out of range"},
+      // kubeconfig paths
+      {"kubeconfig:\n  path: kubeconfig\n",
+       "k8sinpod.yaml:2:9: kubeconfig.path: \"kubeconfig\": it is not an absolute path"},
+      {"kubeconfig:\n  path: /var/lib/\n",
+       "k8sinpod.yaml:2:9: kubeconfig.path: \"/var/lib/\": it names a directory, not a file"},
+      {"kubeconfig:\n  copies:\n    - /a\n    - b\n",
+       "k8sinpod.yaml:4:7: kubeconfig.copies[1]: \"b\": it is not an absolute path"},
+      {"kubeconfig:\n  copies: [/a, /b, /a]\n",
+       "k8sinpod.yaml:2:20: kubeconfig.copies[2]: \"/a\" duplicates kubeconfig.copies[0]"},
+      {"kubeconfig:\n  copies: [/a, //a]\n",
+       "k8sinpod.yaml:2:16: kubeconfig.copies[1]: \"//a\" duplicates kubeconfig.copies[0]"},
+      {"kubeconfig:\n  path: /k\n  copies: [/x/../k]\n",
+       "k8sinpod.yaml:3:12: kubeconfig.copies[0]: \"/x/../k\" is the same file as kubeconfig.path"},
+      {"kubeconfig:\n  copies: [/var/lib/k8sinpod/kubeconfig]\n",
+       "k8sinpod.yaml:2:12: kubeconfig.copies[0]: \"/var/lib/k8sinpod/kubeconfig\" is the same "
+       "file as kubeconfig.path"},
+      // docker
+      {"docker:\n  host: /var/run/docker.sock\n",
+       "k8sinpod.yaml:2:9: docker.host: \"/var/run/docker.sock\" is not a docker host: must start "
+       "with unix:// or tcp://"},
+      {"docker:\n  host: unix://\n",
+       "k8sinpod.yaml:2:9: docker.host: \"unix://\" is not a docker host: unix:// must be followed "
+       "by an absolute socket path"},
+      {"docker:\n  host: unix://docker.sock\n",
+       "k8sinpod.yaml:2:9: docker.host: \"unix://docker.sock\" is not a docker host: unix:// must "
+       "be followed by an absolute socket path"},
+      {"docker:\n  host: tcp://docker\n",
+       "k8sinpod.yaml:2:9: docker.host: \"tcp://docker\" is not a docker host: missing ':port'"},
+      {"docker:\n  host: tcp://docker:0\n",
+       "k8sinpod.yaml:2:9: docker.host: \"tcp://docker:0\" is not a docker host: port 0 cannot be "
+       "connected to"},
+      {"docker:\n  network: ''\n", "k8sinpod.yaml:2:12: docker.network: must not be empty"},
+      {"tools:\n  kind: \"\"\n", "k8sinpod.yaml:2:9: tools.kind: must not be empty"},
+      // server.listen
+      {"server:\n  listen: 0.0.0.0:abc\n",
+       "k8sinpod.yaml:2:11: server.listen: \"0.0.0.0:abc\" is not host:port: port \"abc\" is not "
+       "a number"},
+      {"server:\n  listen: 0.0.0.0:65536\n",
+       "k8sinpod.yaml:2:11: server.listen: \"0.0.0.0:65536\" is not host:port: port 65536 is out "
+       "of range 0..65535"},
+      {"server:\n  listen: 0.0.0.0:-1\n",
+       "k8sinpod.yaml:2:11: server.listen: \"0.0.0.0:-1\" is not host:port: port \"-1\" is not a "
+       "number"},
+      {"server:\n  listen: 9090\n",
+       "k8sinpod.yaml:2:11: server.listen: \"9090\" is not host:port: missing ':port'"},
+      {"server:\n  listen: \":9090\"\n",
+       "k8sinpod.yaml:2:11: server.listen: \":9090\" is not host:port: missing host (0.0.0.0 "
+       "means all interfaces)"},
+      {"server:\n  listen: \"0.0.0.0:\"\n",
+       "k8sinpod.yaml:2:11: server.listen: \"0.0.0.0:\" is not host:port: missing port"},
+      {"server:\n  listen: ::1:9090\n",
+       "k8sinpod.yaml:2:11: server.listen: \"::1:9090\" is not host:port: an IPv6 address needs "
+       "brackets, e.g. [::1]:9090"},
+      {"server:\n  listen: \"[nope]:9090\"\n",
+       "k8sinpod.yaml:2:11: server.listen: \"[nope]:9090\" is not host:port: \"nope\" is not an "
+       "IPv6 address"},
+      {"server:\n  listen: \"[::1]9090\"\n",
+       "k8sinpod.yaml:2:11: server.listen: \"[::1]9090\" is not host:port: missing ':port'"},
+      // log
+      {"log:\n  level: verbose\n",
+       "k8sinpod.yaml:2:10: log.level: \"verbose\" is not one of trace, debug, info, warn, error"},
+      {"log:\n  format: logfmt\n",
+       "k8sinpod.yaml:2:11: log.format: \"logfmt\" is not one of text, json"},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(row.yaml);
+    CHECK(only_error(row.yaml) == row.expected);
+  }
+}
+
+TEST_CASE("a value of the wrong kind is reported at the value") {
+  struct Row {
+    std::string_view yaml;
+    std::string_view expected;
+  };
+  const Row rows[] = {
+      {"- cluster\n", "k8sinpod.yaml:1:1: expected a map at the top level, got a list"},
+      {"just text\n",
+       "k8sinpod.yaml:1:1: expected a map at the top level, got the scalar \"just text\""},
+      {"cluster: abc\n", "k8sinpod.yaml:1:10: cluster: expected a map, got the scalar \"abc\""},
+      {"health: [1, 2]\n", "k8sinpod.yaml:1:9: health: expected a map, got a list"},
+      {"cluster:\n  name: [a]\n", "k8sinpod.yaml:2:9: cluster.name: expected a string, got a list"},
+      {"health:\n  interval: {s: 5}\n",
+       "k8sinpod.yaml:2:13: health.interval: expected a duration, got a map"},
+      {"health:\n  failure_threshold: [3]\n",
+       "k8sinpod.yaml:2:22: health.failure_threshold: expected an integer, got a list"},
+      {"kubeconfig:\n  copies: /a\n",
+       "k8sinpod.yaml:2:11: kubeconfig.copies: expected a list of paths, got the scalar \"/a\""},
+      {"kubeconfig:\n  copies:\n    - {a: b}\n",
+       "k8sinpod.yaml:3:7: kubeconfig.copies[0]: expected a path, got a map"},
+      {"docker:\n  host:\n    unix: /x\n",
+       "k8sinpod.yaml:3:5: docker.host: expected a string, got a map"},
+      {"cluster:\n  [a]: b\n", "k8sinpod.yaml:2:3: cluster: keys must be strings, got a list"},
+  };
+  for (const Row& row : rows) {
+    CAPTURE(row.yaml);
+    CHECK(only_error(row.yaml) == row.expected);
+  }
+}
+
+TEST_CASE("an unknown key is an error that suggests the closest known key") {
+  CHECK(only_error("helth:\n  interval: 5s\n") ==
+        "k8sinpod.yaml:1:1: unknown key \"helth\"; did you mean \"health\"?");
+  CHECK(only_error("health:\n  intervall: 5s\n") ==
+        "k8sinpod.yaml:2:3: health: unknown key \"intervall\"; did you mean \"interval\"?");
+  CHECK(only_error("cluster:\n  kind-config: /x\n") ==
+        "k8sinpod.yaml:2:3: cluster: unknown key \"kind-config\"; did you mean \"kind_config\"?");
+  // Distance 3 or more: no suggestion.
+  CHECK(only_error("metrics:\n  port: 1\n") == "k8sinpod.yaml:1:1: unknown key \"metrics\"");
+  CHECK(only_error("log:\n  colour: true\n") == "k8sinpod.yaml:2:3: log: unknown key \"colour\"");
+}
+
+TEST_CASE("a duplicate key is an error") {
+  CHECK(only_error("cluster:\n  name: a\n  name: b\n") ==
+        "k8sinpod.yaml:3:3: cluster: duplicate key \"name\" (first at line 2)");
+  CHECK(only_error("log: {}\nlog: {}\n") ==
+        "k8sinpod.yaml:2:1: duplicate key \"log\" (first at line 1)");
+}
+
+TEST_CASE("all errors are collected, in file order") {
+  const LoadResult result = parse_text(R"(log:
+  level: loud
+cluster:
+  name: Bad_Name
+helth: {}
+server:
+  listen: 0.0.0.0:abc
+health:
+  failure_threshold: abc
+)");
+  CHECK_FALSE(result.config.has_value());
+  const std::vector<std::string> lines = rendered(result);
+  REQUIRE(lines.size() == 5);
+  CHECK(lines[0].starts_with("k8sinpod.yaml:2:10: log.level:"));
+  CHECK(lines[1].starts_with("k8sinpod.yaml:4:9: cluster.name:"));
+  CHECK(lines[2].starts_with("k8sinpod.yaml:5:1: unknown key \"helth\""));
+  CHECK(lines[3].starts_with("k8sinpod.yaml:7:11: server.listen:"));
+  CHECK(lines[4].starts_with("k8sinpod.yaml:9:22: health.failure_threshold:"));
+}
+
+TEST_CASE("a YAML syntax error gives exactly one diagnostic at its position") {
+  CHECK(only_error("cluster:\n  name: [a\n") ==
+        "k8sinpod.yaml:3:1: invalid YAML: end of sequence flow not found");
+  CHECK(only_error("cluster:\n  name: \"open\n").starts_with("k8sinpod.yaml:2:"));
+}
+
+TEST_CASE("a second YAML document is an error") {
+  CHECK(only_error("log: {}\n---\ncluster: {}\n") ==
+        "k8sinpod.yaml:3:1: expected one YAML document, found a second one here");
+}
+
+TEST_CASE("DOCKER_HOST applies only when the file does not set docker.host") {
+  SUBCASE("the file wins") {
+    const LoadResult r = parse_text("docker:\n  host: unix:///file.sock\n", "tcp://env:2375");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->docker.host == "unix:///file.sock");
+    CHECK_FALSE(r.config->docker.host_from_env);
+  }
+  SUBCASE("the environment fills in") {
+    const LoadResult r = parse_text("docker:\n  network: kind\n", "tcp://env:2375");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->docker.host == "tcp://env:2375");
+    CHECK(r.config->docker.host_from_env);
+  }
+  SUBCASE("a null docker.host counts as not set") {
+    const LoadResult r = parse_text("docker:\n  host:\n", "unix:///env.sock");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->docker.host == "unix:///env.sock");
+    CHECK(r.config->docker.host_from_env);
+  }
+  SUBCASE("an empty DOCKER_HOST counts as unset") {
+    const LoadResult r = parse_text("", "");
+    REQUIRE(r.config.has_value());
+    CHECK(r.config->docker.host == "unix:///var/run/docker.sock");
+    CHECK_FALSE(r.config->docker.host_from_env);
+  }
+  SUBCASE("an invalid DOCKER_HOST is reported with the variable as its source") {
+    const LoadResult r = parse_text("log: {}\n", "ssh://me@host");
+    CHECK_FALSE(r.config.has_value());
+    REQUIRE(r.diagnostics.size() == 1);
+    CHECK(r.diagnostics[0].file == "DOCKER_HOST");
+    CHECK(r.diagnostics[0].line == 0);
+    CHECK(r.diagnostics[0].to_string() ==
+          "DOCKER_HOST: \"ssh://me@host\" is not a docker host: must start with unix:// or "
+          "tcp://");
+  }
+  SUBCASE("an invalid DOCKER_HOST is ignored when the file sets docker.host") {
+    const LoadResult r = parse_text("docker:\n  host: unix:///file.sock\n", "ssh://me@host");
+    CHECK(r.config.has_value());
+    CHECK(r.diagnostics.empty());
+  }
+  SUBCASE("diagnostics without a position come after positioned ones") {
+    const LoadResult r = parse_text("log:\n  level: loud\n", "bogus");
+    REQUIRE(r.diagnostics.size() == 2);
+    CHECK(r.diagnostics[0].line == 2);
+    CHECK(r.diagnostics[1].file == "DOCKER_HOST");
+  }
+}
+
+TEST_CASE("Diagnostic renders with and without a position") {
+  CHECK(Diagnostic{.file = "f.yaml", .line = 3, .column = 7, .message = "bad"}.to_string() ==
+        "f.yaml:3:7: bad");
+  CHECK(Diagnostic{.file = "f.yaml", .message = "cannot read: x"}.to_string() ==
+        "f.yaml: cannot read: x");
+}
+
+TEST_CASE("load_file reports an unreadable file with strerror") {
+  const LoadResult missing = load_file("/nonexistent/k8sinpod.yaml", std::nullopt);
+  CHECK_FALSE(missing.config.has_value());
+  REQUIRE(missing.diagnostics.size() == 1);
+  CHECK(missing.diagnostics[0].to_string() ==
+        "/nonexistent/k8sinpod.yaml: cannot read: No such file or directory");
+
+  const LoadResult directory = load_file("/", std::nullopt);
+  REQUIRE(directory.diagnostics.size() == 1);
+  CHECK(directory.diagnostics[0].to_string() == "/: cannot read: Is a directory");
+}
+
+TEST_CASE("the example config/k8sinpod.yaml loads and spells out exactly the defaults") {
+  const std::string path = std::string(K8SINPOD_SOURCE_DIR) + "/config/k8sinpod.yaml";
+  const LoadResult result = load_file(path, std::nullopt);
+  INFO(joined(result));
+  REQUIRE(result.diagnostics.empty());
+  REQUIRE(result.config.has_value());
+  CHECK(*result.config == Config{});
+}
+
+TEST_CASE("Config equality sees a change in any section") {
+  Config a;
+  Config b;
+  CHECK(a == b);
+  b.health.timeout = 3s;
+  CHECK_FALSE(a == b);
+  b = a;
+  b.kubeconfig.copies.push_back("/x");
+  CHECK_FALSE(a == b);
+}
