@@ -50,23 +50,6 @@ std::optional<std::string> env(const char* name) {
   return std::string(v);
 }
 
-spdlog::level::level_enum to_spdlog(k8sinpod::config::LogLevel l) {
-  using L = k8sinpod::config::LogLevel;
-  switch (l) {
-    case L::trace:
-      return spdlog::level::trace;
-    case L::debug:
-      return spdlog::level::debug;
-    case L::info:
-      return spdlog::level::info;
-    case L::warn:
-      return spdlog::level::warn;
-    case L::error:
-      return spdlog::level::err;
-  }
-  return spdlog::level::info;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,9 +88,16 @@ int main(int argc, char** argv) {
   }
 
   const auto& cfg = *loaded.config;
-  k8sinpod::log::setup(to_spdlog(cfg.log.level), cfg.log.format == k8sinpod::config::LogFormat::json
-                                                     ? k8sinpod::log::Format::json
-                                                     : k8sinpod::log::Format::text);
+  std::optional<k8sinpod::log::LogFile> log_file;
+  if (!cfg.log.file.empty()) {
+    log_file = k8sinpod::log::LogFile{cfg.log.file, cfg.log.max_size, cfg.log.max_files};
+  }
+  if (auto r = k8sinpod::log::setup(k8sinpod::app::log_level(cfg.log.level),
+                                    k8sinpod::app::log_format(cfg.log.format), log_file);
+      !r) {
+    std::cerr << config_path << ": " << r.error().message << '\n';
+    return 1;
+  }
   // A write to a closed socket must be an error value, never a fatal signal.
   std::signal(SIGPIPE, SIG_IGN);
   // Not PID 1 (systemd, shared PID namespace): orphans of kind and docker still come back to us.

@@ -11,7 +11,9 @@ packages=(
   prometheus-cpp-dev doctest-dev
   # the test world: a real Docker engine in a network namespace, real clients
   docker.io iproute2 iptables procps psmisc openssl curl ca-certificates prometheus yamllint
-  shellcheck python3
+  shellcheck python3 python3-yaml
+  # test/manifests: systemd-analyze verify/security
+  systemd
 )
 
 missing=()

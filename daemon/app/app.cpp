@@ -1,17 +1,23 @@
 #include "app/app.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "common/spawn.hpp"
+#include "config/reload.hpp"
 #include "http/router.hpp"
 #include "kubeconfig/atomic_write.hpp"
 #include "kubeconfig/kubeconfig.hpp"
 #include "log/log.hpp"
+#include "sys/watchdog.hpp"
 
 namespace k8sinpod::app {
 
@@ -39,11 +45,21 @@ std::string event_name(const core::Event& e) {
         if constexpr (std::is_same_v<T, core::ProbeFinished>) return "probe finished";
         if constexpr (std::is_same_v<T, core::TimerFired>) return "timer fired";
         if constexpr (std::is_same_v<T, core::ShutdownRequested>) return "shutdown requested";
+        if constexpr (std::is_same_v<T, core::KubeconfigChecked>) return "kubeconfig checked";
+        if constexpr (std::is_same_v<T, core::DockerEventSeen>) return "docker event";
+        if constexpr (std::is_same_v<T, core::DockerStreamConnected>) return "docker stream up";
+        if constexpr (std::is_same_v<T, core::ConfigReloaded>) return "config reloaded";
         return "event";
       },
       e);
 }
 }  // namespace
+
+std::optional<std::string> env_value(const char* name) {
+  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): one thread
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
+}
 
 std::string kind_kubeconfig_path(const std::string& kubeconfig_path) {
   const auto dir = std::filesystem::path(kubeconfig_path).parent_path();
@@ -54,6 +70,15 @@ core::Policy policy_from(const config::Config& c, std::uint64_t seed) {
   core::Policy p;
   p.probe_interval = c.health.interval;
   p.failure_threshold = c.health.failure_threshold;
+  const auto& r = c.remediation;
+  p.recreate_on_ip_change = r.on_ip_change == config::RemediationConfig::OnIpChange::recreate;
+  p.recreate_after = r.recreate_after;
+  p.restart_grace = r.restart_grace;
+  p.backoff_initial = r.backoff_initial;
+  p.backoff_max = r.backoff_max;
+  p.backoff_reset = r.backoff_reset;
+  p.max_recreates = r.max_recreates;
+  p.window = r.window;
   p.seed = seed;
   return p;
 }
@@ -69,9 +94,14 @@ App::App(asio::io_context& io, Options options)
       runner_(io.get_executor(), reaper_),
       prober_(io.get_executor()),
       metrics_(options_.version, options_.revision),
-      signals_(io, SIGTERM, SIGINT),
+      notifier_(sys::Notifier::from_env()),
+      signals_(io, SIGTERM, SIGINT, SIGHUP),
       probe_timer_(io),
-      retry_timer_(io) {}
+      retry_timer_(io),
+      guard_timer_(io),
+      watchdog_timer_(io) {
+  signals_.add(SIGUSR1);
+}
 
 App::~App() = default;
 
@@ -100,36 +130,74 @@ Result<void> App::start() {
                 [kind_log](std::string_view line) { kind_log->info("{}", line); });
   docker_.emplace(io_.get_executor(), *endpoint, kDockerTimeout);
 
-  auto http_log = log::get("http");
-  server_.emplace(
-      io_.get_executor(),
-      [this](const http::Request& req) {
-        http::RouteContext ctx{state_,
-                               policy_,
-                               options_.config.cluster.name,
-                               options_.config.kubeconfig.path,
-                               options_.version,
-                               [this] { return metrics_.render(); }};
-        return http::route(req, ctx);
-      },
-      http::Server::Limits{}, [http_log](const std::string& msg) { http_log->warn("{}", msg); });
-  if (auto r = server_->listen(cfg.server.host, cfg.server.port); !r) {
-    return fail("server.listen: " + cfg.server.listen + ": " + r.error().message);
+  // Docker events first, polling as the safety net: any event about our nodes or their network
+  // triggers a re-check at once; a reconnected stream re-checks everything.
+  auto docker_log = log::get("docker");
+  docker::EventStream::Callbacks callbacks;
+  callbacks.on_event = [this](const docker::Event& e) {
+    const auto relevance = docker::classify(e, options_.config.cluster.name,
+                                            options_.config.docker.network, known_container_ids_);
+    if (relevance == docker::Relevance::none) return;
+    metrics_.count_docker_event(e.type, e.base_action);
+    dispatch(core::DockerEventSeen{e.type + " " + e.base_action});
+  };
+  callbacks.on_connection = [this, docker_log](bool connected, const std::string& error) {
+    if (!connected) {
+      docker_log->warn("event stream down: {}; reconnecting, polling meanwhile", error);
+      return;
+    }
+    docker_log->info("event stream connected");
+    dispatch(core::DockerStreamConnected{});
+  };
+  callbacks.on_error = [docker_log](const std::string& error) { docker_log->warn("{}", error); };
+  docker::Backoff stream_backoff;
+  stream_backoff.seed = static_cast<std::uint32_t>(policy_.seed);
+  events_.emplace(io_.get_executor(), *endpoint, std::move(callbacks), stream_backoff);
+  events_->start();
+
+  if (auto r = listen(cfg.server); !r) return r;
+  {
+    std::ifstream in(options_.config_path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    config_hash_ = config::content_hash(text.str());
   }
 
   reaper_.start();
-  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log_->info("received signal {} ({}), shutting down", sig,
-               sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    dispatch(core::ShutdownRequested{});
-  });
+  arm_signals();
+  // Live reload: the config file's directory is watched (ConfigMap-safe); a failure to watch is
+  // not fatal: SIGHUP still reloads.
+  watcher_.emplace(io_.get_executor(), options_.config_path, std::chrono::milliseconds(300),
+                   [this] { reload("file change", false); });
+  if (auto w = watcher_->start(); !w) {
+    log_->warn("config: not watching {} ({}); reload with SIGHUP", options_.config_path,
+               w.error().message);
+  }
   log_->info("k8sinpodd {} ({}) supervising cluster \"{}\"; kind {}; docker {}; listening on {}",
              options_.version, options_.revision, cfg.cluster.name, ks.kind_path, cfg.docker.host,
              cfg.server.host + ":" + std::to_string(server_->port()));
   metrics_.publish(state_, policy_);
+  // READY=1 once serving (docs/deployment.md: cluster creation can outlast any start timeout;
+  // the cluster's readiness is /readyz and STATUS=).
+  if (auto n = notifier_.ready("serving; cluster \"" + cfg.cluster.name + "\" starting"); !n) {
+    log_->warn("sd_notify: {}", n.error().message);
+  }
+  if (auto wd = sys::watchdog_interval_from_env()) {
+    log_->info("systemd watchdog: pinging every {} ms", wd->count() / 1000);
+    arm_watchdog(*wd);
+  }
   asio::post(io_, [this] { dispatch(core::Started{}); });
   return {};
+}
+
+void App::arm_watchdog(std::chrono::microseconds interval) {
+  // Pinged from the loop itself: a wedged loop stops the pings and systemd restarts us.
+  watchdog_timer_.expires_after(interval);
+  watchdog_timer_.async_wait([this, interval](const boost::system::error_code& ec) {
+    if (ec || shutting_down_) return;
+    if (auto n = notifier_.watchdog(); !n) log_->warn("sd_notify: {}", n.error().message);
+    arm_watchdog(interval);
+  });
 }
 
 void App::dispatch(const core::Event& event) {
@@ -138,6 +206,11 @@ void App::dispatch(const core::Event& event) {
   state_ = std::move(t.next);
   log_transition(before, event);
   metrics_.publish(state_, policy_);
+  if (before.phase != state_.phase) {
+    std::string status = std::string("phase ") + core::to_string(state_.phase);
+    if (!state_.last_error.empty()) status += ": " + state_.last_error;
+    if (auto n = notifier_.status(status); !n) log_->warn("sd_notify: {}", n.error().message);
+  }
   for (const auto& c : t.commands) execute(c);
 }
 
@@ -154,15 +227,41 @@ void App::log_transition(const core::State& before, const core::Event& event) {
     if (!i->ok && before.docker_ok) log_->warn("{}", i->error);
     if (i->ok && !before.docker_ok) log_->info("docker: reachable again");
   }
+  const auto& was = before.counters;
+  const auto& now = state_.counters;
+  if (now.control_plane_ip_changes > was.control_plane_ip_changes) {
+    log_->warn("control-plane address changed: {} -> {}", before.kubeconfig_ip,
+               state_.control_plane_ip);
+  }
+  for (std::size_t i = 0; i < std::size(core::kAllRepairReasons); ++i) {
+    if (now.kubeconfig_repairs[i] > was.kubeconfig_repairs[i]) {
+      log_->warn("restoring the kubeconfig: {}", state_.repair_what);
+    }
+  }
+  for (std::size_t i = 0; i < std::size(core::kAllRecreateReasons); ++i) {
+    if (now.recreations[i] > was.recreations[i]) {
+      log_->error("recreating cluster \"{}\": {}", options_.config.cluster.name, state_.last_error);
+    }
+  }
+  if (before.repair_started && !state_.repair_started && state_.phase == core::Phase::ready) {
+    log_->info("repaired ({}) in {} ms", state_.repair_what, state_.last_repair_duration.count());
+  }
+  if (const auto* d = std::get_if<core::DockerEventSeen>(&event)) {
+    log_->debug("docker event: {}", d->what);
+  }
   if (before.phase != state_.phase) {
     std::string why;
-    if (state_.phase == core::Phase::backoff || state_.phase == core::Phase::unready) {
+    if (state_.phase == core::Phase::backoff || state_.phase == core::Phase::unready ||
+        state_.phase == core::Phase::guarded) {
       why = ": " + state_.last_error;
     }
     if (state_.phase == core::Phase::backoff) {
       log_->error("phase {} -> {} on {}{}; retrying in {} ms", core::to_string(before.phase),
                   core::to_string(state_.phase), event_name(event), why,
                   state_.current_backoff.count());
+    } else if (state_.phase == core::Phase::guarded) {
+      log_->error("phase {} -> {} on {}{}", core::to_string(before.phase),
+                  core::to_string(state_.phase), event_name(event), why);
     } else {
       log_->info("phase {} -> {} on {}{}", core::to_string(before.phase),
                  core::to_string(state_.phase), event_name(event), why);
@@ -171,7 +270,9 @@ void App::log_transition(const core::State& before, const core::Event& event) {
 }
 
 void App::arm_timer(core::TimerId id, core::Duration after) {
-  auto& timer = id == core::TimerId::probe ? probe_timer_ : retry_timer_;
+  auto& timer = id == core::TimerId::probe   ? probe_timer_
+                : id == core::TimerId::retry ? retry_timer_
+                                             : guard_timer_;
   timer.expires_after(after);
   timer.async_wait([this, id](const boost::system::error_code& ec) {
     if (!ec) dispatch(core::TimerFired{id});
@@ -207,10 +308,14 @@ void App::execute(const core::Command& command) {
               io_,
               [this]() -> asio::awaitable<void> {
                 const auto& c2 = options_.config;
-                auto r = co_await docker_->control_plane(c2.cluster.name, c2.docker.network);
+                // GCC 12: no temporaries with destructors in a co_await statement.
+                auto op = docker_->control_plane(c2.cluster.name, c2.docker.network);
+                auto r = co_await std::move(op);
                 core::ControlPlaneInspected e;
                 e.ok = r.has_value();
                 if (r) {
+                  known_container_ids_.clear();
+                  if (!r->id.empty()) known_container_ids_.insert(r->id);
                   e.found = r->found;
                   e.running = r->running;
                   e.ip = r->ip;
@@ -255,13 +360,16 @@ void App::execute(const core::Command& command) {
           asio::co_spawn(
               io_,
               [this, ip = c.ip]() -> asio::awaitable<void> {
-                auto o =
-                    co_await prober_.readyz(ip, kApiServerPort, options_.config.health.timeout);
+                auto op = prober_.readyz(ip, kApiServerPort, options_.config.health.timeout);
+                auto o = co_await std::move(op);
                 metrics_.observe_probe(o.took);
                 log_->debug("probe {}: {} in {} ms", ip, o.ok ? "ok" : o.error, o.took.count());
                 dispatch(core::ProbeFinished{o.ok, ip, o.error, o.took});
               },
               ReportEscaped{"probe"});
+        } else if constexpr (std::is_same_v<T, core::CheckKubeconfig>) {
+          // Small local files: read synchronously, then report as an event like any result.
+          asio::post(io_, [this] { dispatch(check_kubeconfig()); });
         } else if constexpr (std::is_same_v<T, core::ArmTimer>) {
           arm_timer(c.id, c.after);
         } else if constexpr (std::is_same_v<T, core::Exit>) {
@@ -304,9 +412,11 @@ asio::awaitable<void> App::write_kubeconfig(std::string ip) {
   targets.insert(targets.end(), cfg.kubeconfig.copies.begin(), cfg.kubeconfig.copies.end());
   for (const auto& path : targets) {
     if (auto w = kubeconfig::write_atomic(path, *patched, 0600); !w) {
+      written_kubeconfig_.clear();
       co_return done(false, w.error().message);
     }
   }
+  written_kubeconfig_ = *patched;
   log_->info("kubeconfig {} written: server {}{}", cfg.kubeconfig.path, server,
              cfg.kubeconfig.copies.empty()
                  ? std::string()
@@ -314,12 +424,43 @@ asio::awaitable<void> App::write_kubeconfig(std::string ip) {
   done(true, "");
 }
 
+core::KubeconfigChecked App::check_kubeconfig() const {
+  const auto& cfg = options_.config;
+  std::vector<std::string> targets{cfg.kubeconfig.path};
+  targets.insert(targets.end(), cfg.kubeconfig.copies.begin(), cfg.kubeconfig.copies.end());
+  core::KubeconfigChecked result;
+  result.ok = true;
+  for (const auto& path : targets) {
+    auto found = kubeconfig::read_file(path);
+    if (!found) {
+      result = {false, core::RepairReason::missing, found.error().message};
+      break;
+    }
+    if (found->content != written_kubeconfig_) {
+      auto server = kubeconfig::server_of(found->content, "kind-" + cfg.cluster.name);
+      result = {false, core::RepairReason::modified,
+                path + ": " + (server ? "server is " + *server : "content differs")};
+      break;
+    }
+    if (found->mode != 0600) {
+      result = {false, core::RepairReason::modified, path + ": mode is not 0600"};
+      break;
+    }
+  }
+  return result;
+}
+
 void App::begin_shutdown(int code) {
   if (shutting_down_) return;
   shutting_down_ = true;
   exit_code_ = code;
+  if (auto n = notifier_.stopping(); !n) log_->warn("sd_notify: {}", n.error().message);
   probe_timer_.cancel();
   retry_timer_.cancel();
+  guard_timer_.cancel();
+  watchdog_timer_.cancel();
+  if (watcher_) watcher_->stop();
+  if (events_) events_->stop();
   if (server_) server_->stop();
   if (runner_.running() > 0) {
     log_->info("stopping {} child process(es)", runner_.running());
@@ -342,9 +483,14 @@ asio::awaitable<void> App::finish_shutdown() {
                runner_.running());
     runner_.kill_all();
   }
+  if (options_.config.cluster.delete_on_shutdown) {
+    log_->info("cluster.delete_on_shutdown: deleting cluster \"{}\"", options_.config.cluster.name);
+    auto r = co_await kind_->remove(kShutdownDeadline);
+    if (!r) log_->error("{}", r.error().message);
+  }
   signals_.cancel();
   log_->info("stopped");
-  spdlog::default_logger()->flush();
+  log::flush();
   io_.stop();
 }
 

@@ -10,22 +10,23 @@
 #include <boost/asio/steady_timer.hpp>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "common/error.hpp"
 #include "config/config.hpp"
+#include "config/watcher.hpp"
 #include "core/state.hpp"
 #include "docker/client.hpp"
+#include "docker/events.hpp"
 #include "http/server.hpp"
 #include "kind/cli.hpp"
+#include "log/log.hpp"
 #include "metrics/metrics.hpp"
 #include "probe/prober.hpp"
 #include "process/reaper.hpp"
 #include "process/runner.hpp"
-
-namespace spdlog {
-class logger;
-}
+#include "sys/notify.hpp"
 
 namespace k8sinpod::app {
 
@@ -37,8 +38,15 @@ struct Options {
   std::string path_env;  // PATH, for finding kind
 };
 
+/// The value of an environment variable, if set.
+std::optional<std::string> env_value(const char* name);
+
 /// Where kind keeps its own view of the cluster's kubeconfig: next to ours, never ~/.kube.
 std::string kind_kubeconfig_path(const std::string& kubeconfig_path);
+
+/// The logging settings of the configuration, in the log module's terms.
+spdlog::level::level_enum log_level(config::LogLevel level);
+log::Format log_format(config::LogFormat format);
 
 /// The decision policy derived from the configuration.
 core::Policy policy_from(const config::Config& config, std::uint64_t seed);
@@ -60,10 +68,19 @@ class App {
 
  private:
   void dispatch(const core::Event& event);
+  void on_signal(int sig);
+  void arm_signals();
+  /// Re-reads the config file and applies what can change live (docs/configuration.md).
+  /// `forced`: SIGHUP reloads even when the content hash is unchanged.
+  void reload(const char* source, bool forced);
+  Result<void> listen(const config::ServerConfig& server);
+  void arm_watchdog(std::chrono::microseconds interval);
+  std::string status_line() const;
   void execute(const core::Command& command);
   void arm_timer(core::TimerId id, core::Duration after);
   void begin_shutdown(int code);
   boost::asio::awaitable<void> write_kubeconfig(std::string ip);
+  core::KubeconfigChecked check_kubeconfig() const;
   boost::asio::awaitable<void> finish_shutdown();
   void log_transition(const core::State& before, const core::Event& event);
 
@@ -79,12 +96,20 @@ class App {
   std::optional<docker::Client> docker_;
   probe::Prober prober_;
   metrics::Metrics metrics_;
-  std::optional<http::Server> server_;
+  std::unique_ptr<http::Server> server_;
+  std::optional<docker::EventStream> events_;
+  std::set<std::string> known_container_ids_;  // the control plane's, for network events
+  std::optional<config::Watcher> watcher_;
+  sys::Notifier notifier_;
 
   boost::asio::signal_set signals_;
   boost::asio::steady_timer probe_timer_;
   boost::asio::steady_timer retry_timer_;
-  std::string kind_kubeconfig_;  // kind's kubeconfig for the cluster, cached until a recreate
+  boost::asio::steady_timer guard_timer_;
+  boost::asio::steady_timer watchdog_timer_;
+  std::uint64_t config_hash_ = 0;   // of the file content the running config came from
+  std::string kind_kubeconfig_;     // kind's kubeconfig for the cluster, cached until a recreate
+  std::string written_kubeconfig_;  // exactly what we last wrote to every target
   bool shutting_down_ = false;
   int exit_code_ = 0;
 };

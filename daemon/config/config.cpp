@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "config/duration.hpp"
+#include "config/size.hpp"
 
 namespace k8sinpod::config {
 namespace {
@@ -24,17 +25,30 @@ namespace {
 constexpr std::size_t kMaxClusterNameLength = 50;
 constexpr std::string_view kEnvDockerHost = "DOCKER_HOST";
 
-constexpr std::array<std::string_view, 7> kTopKeys = {"cluster", "kubeconfig", "health", "docker",
-                                                      "tools",   "server",     "log"};
-constexpr std::array<std::string_view, 4> kClusterKeys = {"name", "kind_config", "image",
-                                                          "create_timeout"};
+constexpr std::array<std::string_view, 8> kTopKeys = {
+    "cluster", "kubeconfig", "health", "remediation", "docker", "tools", "server", "log"};
+constexpr std::array<std::string_view, 5> kClusterKeys = {"name", "kind_config", "image",
+                                                          "create_timeout", "delete_on_shutdown"};
 constexpr std::array<std::string_view, 2> kKubeconfigKeys = {"path", "copies"};
 constexpr std::array<std::string_view, 3> kHealthKeys = {"interval", "timeout",
                                                          "failure_threshold"};
+constexpr std::array<std::string_view, 8> kRemediationKeys = {
+    "on_ip_change", "recreate_after", "restart_grace", "backoff_initial",
+    "backoff_max",  "backoff_reset",  "max_recreates", "window"};
 constexpr std::array<std::string_view, 2> kDockerKeys = {"host", "network"};
 constexpr std::array<std::string_view, 1> kToolsKeys = {"kind"};
 constexpr std::array<std::string_view, 1> kServerKeys = {"listen"};
-constexpr std::array<std::string_view, 2> kLogKeys = {"level", "format"};
+constexpr std::array<std::string_view, 5> kLogKeys = {"level", "format", "file", "max_size",
+                                                      "max_files"};
+
+/// The sections in kTopKeys order, with their keys.
+constexpr std::array<std::span<const std::string_view>, 8> kSectionKeys = {
+    kClusterKeys, kKubeconfigKeys, kHealthKeys, kRemediationKeys,
+    kDockerKeys,  kToolsKeys,      kServerKeys, kLogKeys};
+
+/// max_files is bounded because spdlog's rotating sink refuses (throws) above 200000, and
+/// thousands of rotated files are a mistake rather than a policy.
+constexpr int kMaxLogFiles = 1000;
 
 constexpr std::array<std::pair<std::string_view, LogLevel>, 5> kLogLevels = {{
     {"trace", LogLevel::trace},
@@ -46,6 +60,10 @@ constexpr std::array<std::pair<std::string_view, LogLevel>, 5> kLogLevels = {{
 constexpr std::array<std::pair<std::string_view, LogFormat>, 2> kLogFormats = {{
     {"text", LogFormat::text},
     {"json", LogFormat::json},
+}};
+constexpr std::array<std::pair<std::string_view, RemediationConfig::OnIpChange>, 2> kOnIpChange = {{
+    {"repatch", RemediationConfig::OnIpChange::repatch},
+    {"recreate", RemediationConfig::OnIpChange::recreate},
 }};
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -366,6 +384,60 @@ class Parser {
     return true;
   }
 
+  /// A decimal integer in [min, max]: never silently defaulted (see toolchain.md on yaml-cpp).
+  void int_field(const Fields& f, std::string_view key, const std::string& path, int min, int max,
+                 int& target) {
+    const auto text = scalar(f, key, path, "an integer");
+    if (!text) return;
+    std::string_view digits = *text;
+    if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+    long long value = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    const YAML::Mark mark = mark_of(f, key);
+    if (digits.empty() || ec == std::errc::invalid_argument ||
+        end != digits.data() + digits.size()) {
+      error(mark, path + ": " + quote(*text) + " is not an integer");
+    } else if (ec == std::errc::result_out_of_range || value > std::numeric_limits<int>::max() ||
+               value < std::numeric_limits<int>::min()) {
+      error(mark, path + ": " + quote(*text) + " is out of range");
+    } else if (value < min) {
+      error(mark, path + ": must be at least " + std::to_string(min) + ", got " + *text);
+    } else if (value > max) {
+      error(mark, path + ": must be at most " + std::to_string(max) + ", got " + *text);
+    } else {
+      target = static_cast<int>(value);
+    }
+  }
+
+  /// Exactly `true` or `false`: YAML 1.1's yes/no/on/off and yaml-cpp's other spellings are
+  /// reported, not guessed.
+  void bool_field(const Fields& f, std::string_view key, const std::string& path, bool& target) {
+    const auto text = scalar(f, key, path, "true or false");
+    if (!text) return;
+    if (*text == "true") {
+      target = true;
+    } else if (*text == "false") {
+      target = false;
+    } else {
+      error(mark_of(f, key), path + ": " + quote(*text) + " is not a boolean: use true or false");
+    }
+  }
+
+  void byte_size_field(const Fields& f, std::string_view key, const std::string& path,
+                       std::uint64_t& target) {
+    const auto text = scalar(f, key, path, "a size");
+    if (!text) return;
+    const Result<std::uint64_t> parsed = parse_byte_size(*text);
+    if (!parsed) {
+      error(mark_of(f, key),
+            path + ": " + quote(*text) + " is not a valid size: " + parsed.error().message);
+    } else if (*parsed == 0) {
+      error(mark_of(f, key), path + ": must be greater than 0, got " + quote(*text));
+    } else {
+      target = *parsed;
+    }
+  }
+
   static YAML::Mark mark_of(const Fields& f, std::string_view key) {
     return f.find(key)->second.value.Mark();
   }
@@ -379,6 +451,7 @@ class Parser {
     cluster(section("cluster", kClusterKeys));
     kubeconfig(section("kubeconfig", kKubeconfigKeys));
     health(section("health", kHealthKeys));
+    remediation(section("remediation", kRemediationKeys));
     docker(section("docker", kDockerKeys));
     string_field(section("tools", kToolsKeys), "kind", "tools.kind", config_.tools.kind, false);
     server(section("server", kServerKeys));
@@ -401,6 +474,7 @@ class Parser {
     string_field(f, "kind_config", "cluster.kind_config", c.kind_config, true);
     string_field(f, "image", "cluster.image", c.image, true);
     duration_field(f, "create_timeout", "cluster.create_timeout", c.create_timeout);
+    bool_field(f, "delete_on_shutdown", "cluster.delete_on_shutdown", c.delete_on_shutdown);
   }
 
   void kubeconfig(const Fields& f) {
@@ -467,24 +541,31 @@ class Parser {
                       " must not exceed health.interval (" + format_duration(h.interval) + ")");
     }
 
-    if (const auto text =
-            scalar(f, "failure_threshold", "health.failure_threshold", "an integer")) {
-      std::string_view digits = *text;
-      if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
-      long long value = 0;
-      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-      const YAML::Mark mark = mark_of(f, "failure_threshold");
-      if (digits.empty() || ec == std::errc::invalid_argument ||
-          end != digits.data() + digits.size()) {
-        error(mark, "health.failure_threshold: " + quote(*text) + " is not an integer");
-      } else if (ec == std::errc::result_out_of_range || value > std::numeric_limits<int>::max()) {
-        error(mark, "health.failure_threshold: " + quote(*text) + " is out of range");
-      } else if (value < 1) {
-        error(mark, "health.failure_threshold: must be at least 1, got " + *text);
-      } else {
-        h.failure_threshold = static_cast<int>(value);
-      }
+    int_field(f, "failure_threshold", "health.failure_threshold", 1,
+              std::numeric_limits<int>::max(), h.failure_threshold);
+  }
+
+  void remediation(const Fields& f) {
+    RemediationConfig& r = config_.remediation;
+    enum_field(f, "on_ip_change", "remediation.on_ip_change", kOnIpChange, r.on_ip_change);
+    duration_field(f, "recreate_after", "remediation.recreate_after", r.recreate_after);
+    duration_field(f, "restart_grace", "remediation.restart_grace", r.restart_grace);
+    const bool initial_ok =
+        duration_field(f, "backoff_initial", "remediation.backoff_initial", r.backoff_initial);
+    const bool max_ok = duration_field(f, "backoff_max", "remediation.backoff_max", r.backoff_max);
+    const bool initial_usable = initial_ok || present(f, "backoff_initial") == nullptr;
+    const bool max_usable = max_ok || present(f, "backoff_max") == nullptr;
+    if (initial_usable && max_usable && r.backoff_initial > r.backoff_max) {
+      const YAML::Mark mark =
+          initial_ok ? mark_of(f, "backoff_initial") : mark_of(f, "backoff_max");
+      error(mark, "remediation.backoff_initial: " + format_duration(r.backoff_initial) +
+                      " must not exceed remediation.backoff_max (" +
+                      format_duration(r.backoff_max) + ")");
     }
+    duration_field(f, "backoff_reset", "remediation.backoff_reset", r.backoff_reset);
+    int_field(f, "max_recreates", "remediation.max_recreates", 1, std::numeric_limits<int>::max(),
+              r.max_recreates);
+    duration_field(f, "window", "remediation.window", r.window);
   }
 
   void docker(const Fields& f) {
@@ -537,8 +618,20 @@ class Parser {
   }
 
   void log(const Fields& f) {
-    enum_field(f, "level", "log.level", kLogLevels, config_.log.level);
-    enum_field(f, "format", "log.format", kLogFormats, config_.log.format);
+    LogConfig& l = config_.log;
+    enum_field(f, "level", "log.level", kLogLevels, l.level);
+    enum_field(f, "format", "log.format", kLogFormats, l.format);
+    if (const auto file = scalar(f, "file", "log.file", "a string")) {
+      if (file->empty()) {
+        l.file.clear();
+      } else if (const std::string problem = absolute_file_problem(*file); !problem.empty()) {
+        error(mark_of(f, "file"), "log.file: " + quote(*file) + ": " + problem);
+      } else {
+        l.file = *file;
+      }
+    }
+    byte_size_field(f, "max_size", "log.max_size", l.max_size);
+    int_field(f, "max_files", "log.max_files", 1, kMaxLogFiles, l.max_files);
   }
 
   std::string file_;
@@ -561,6 +654,23 @@ std::string to_string(LogFormat format) {
     if (value == format) return std::string(name);
   }
   return "unknown";
+}
+
+std::string to_string(RemediationConfig::OnIpChange policy) {
+  for (const auto& [name, value] : kOnIpChange) {
+    if (value == policy) return std::string(name);
+  }
+  return "unknown";
+}
+
+std::vector<std::string> known_keys() {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < kTopKeys.size(); ++i) {
+    for (const std::string_view key : kSectionKeys[i]) {
+      out.push_back(std::string(kTopKeys[i]) + "." + std::string(key));
+    }
+  }
+  return out;
 }
 
 std::string Diagnostic::to_string() const {

@@ -35,6 +35,9 @@ struct ClusterConfig {
   /// Passed to `kind create cluster --image` when not empty.
   std::string image;
   std::chrono::milliseconds create_timeout = std::chrono::minutes{10};
+  /// Run `kind delete cluster` on SIGTERM/SIGINT. Off by default so that a restarted pod adopts
+  /// the running cluster.
+  bool delete_on_shutdown = false;
   friend bool operator==(const ClusterConfig&, const ClusterConfig&) = default;
 };
 
@@ -83,8 +86,44 @@ struct ServerConfig {
 struct LogConfig {
   LogLevel level = LogLevel::info;
   LogFormat format = LogFormat::text;
+  /// Absolute path of a log file written besides stdout, or "" for none.
+  std::string file;
+  /// Size in bytes at which `file` is rotated; > 0.
+  std::uint64_t max_size = std::uint64_t{10} * 1024 * 1024;
+  /// Rotated files kept besides `file` (`file.1` ... `file.N`); 1..1000.
+  int max_files = 5;
   friend bool operator==(const LogConfig&, const LogConfig&) = default;
 };
+
+/// When and how the supervisor repairs a cluster (issue 3). Durations are all > 0.
+struct RemediationConfig {
+  enum class OnIpChange {
+    /// Rewrite the kubeconfig with the control plane's new address, then probe.
+    repatch,
+    /// Recreate the cluster (`kind delete cluster` + `kind create cluster`).
+    recreate,
+  };
+  OnIpChange on_ip_change = OnIpChange::repatch;
+  /// Continuous probe failure, counted from the moment failure_threshold is reached, before the
+  /// cluster is recreated.
+  std::chrono::milliseconds recreate_after = std::chrono::seconds{60};
+  /// A stopped or vanished control-plane container that is not back within this is recreated.
+  std::chrono::milliseconds restart_grace = std::chrono::seconds{30};
+  /// Delay before retrying a failed creation; doubles per failure up to backoff_max.
+  std::chrono::milliseconds backoff_initial = std::chrono::seconds{10};
+  /// At least backoff_initial.
+  std::chrono::milliseconds backoff_max = std::chrono::minutes{5};
+  /// Healthy this long resets the backoff to backoff_initial.
+  std::chrono::milliseconds backoff_reset = std::chrono::minutes{10};
+  /// Crash-loop guard: at most this many creations (>= 1) within `window`; past that the
+  /// supervisor stops recreating and says so.
+  int max_recreates = 5;
+  std::chrono::milliseconds window = std::chrono::hours{1};
+  friend bool operator==(const RemediationConfig&, const RemediationConfig&) = default;
+};
+
+/// "repatch" or "recreate".
+std::string to_string(RemediationConfig::OnIpChange policy);
 
 /// A default-constructed Config is exactly the documented defaults.
 struct Config {
@@ -95,6 +134,7 @@ struct Config {
   ToolsConfig tools;
   ServerConfig server;
   LogConfig log;
+  RemediationConfig remediation;
   friend bool operator==(const Config&, const Config&) = default;
 };
 
@@ -128,6 +168,10 @@ struct LoadResult {
 /// defaults. Pure.
 LoadResult parse(std::string_view yaml_text, std::string_view file_name,
                  std::optional<std::string> docker_host_env);
+
+/// Every key `parse` accepts, dotted (`cluster.name`, ...), in the order of
+/// config/k8sinpod.yaml. Pure.
+std::vector<std::string> known_keys();
 
 /// Reads `path` and parses it. An unreadable file gives one diagnostic
 /// `path: cannot read: <strerror>`. Blocking file I/O; call it at startup or from the reload path.

@@ -23,8 +23,32 @@ const char* to_string(Phase p) {
       return "unready";
     case Phase::backoff:
       return "backoff";
+    case Phase::guarded:
+      return "guarded";
     case Phase::stopping:
       return "stopping";
+  }
+  return "unknown";
+}
+
+const char* to_string(RecreateReason r) {
+  switch (r) {
+    case RecreateReason::ip_change:
+      return "ip_change";
+    case RecreateReason::unhealthy:
+      return "unhealthy";
+    case RecreateReason::control_plane_gone:
+      return "control_plane_gone";
+  }
+  return "unknown";
+}
+
+const char* to_string(RepairReason r) {
+  switch (r) {
+    case RepairReason::missing:
+      return "missing";
+    case RepairReason::modified:
+      return "modified";
   }
   return "unknown";
 }
@@ -66,8 +90,7 @@ class Stepper {
     s_.docker_ok = e.docker_reachable;
     if (!e.ok) return back_off(e.error);
     if (e.exists) return emit(InspectControlPlane{});
-    s_.phase = Phase::creating;
-    emit(CreateCluster{});
+    create_cluster();
   }
 
   void on(const ControlPlaneInspected& e) {
@@ -75,9 +98,13 @@ class Stepper {
       s_.docker_ok = false;
       s_.last_error = e.error;
       if (s_.phase == Phase::discovering || s_.phase == Phase::configuring) {
+        s_.cycle_active = false;
         return back_off(e.error);
       }
-      if (supervising(s_.phase)) settle_and_tick();
+      if (supervising(s_.phase)) {
+        settle();
+        end_cycle();
+      }
       return;
     }
     s_.docker_ok = true;
@@ -90,6 +117,7 @@ class Stepper {
         if (s_.control_plane_running) {
           s_.adopted = true;
           s_.phase = Phase::configuring;
+          s_.cycle_active = true;
           return emit(WriteKubeconfig{e.ip});
         }
         if (e.found && e.running) return back_off(no_address());
@@ -99,22 +127,12 @@ class Stepper {
       case Phase::configuring:
       case Phase::ready:
       case Phase::unready:
-        if (!s_.control_plane_running) {
-          s_.last_error = e.found && e.running ? no_address() : not_running(e.found);
-          if (s_.phase == Phase::configuring && !s_.kubeconfig_ok) return back_off(s_.last_error);
-          return settle_and_tick();
-        }
-        if (!s_.kubeconfig_ok || s_.kubeconfig_ip != e.ip) {
-          if (!s_.kubeconfig_ip.empty() && s_.kubeconfig_ip != e.ip) {
-            ++s_.counters.control_plane_ip_changes;
-          }
-          return emit(WriteKubeconfig{e.ip});
-        }
-        return emit(Probe{e.ip});
+        return supervise(e);
       case Phase::starting:
       case Phase::deleting:
       case Phase::creating:
       case Phase::backoff:
+      case Phase::guarded:
       case Phase::stopping:
         return;
     }
@@ -125,8 +143,12 @@ class Stepper {
     if (e.ok) {
       ++s_.counters.creations_ok;
       s_.deleted_for_create = false;
+      s_.needs_cleanup = false;
       s_.adopted = false;
+      s_.recreating.reset();
+      reset_supervision();
       s_.phase = Phase::configuring;
+      s_.cycle_active = true;
       return emit(InspectControlPlane{});
     }
     ++s_.counters.creations_failed;
@@ -137,14 +159,17 @@ class Stepper {
       return emit(DeleteCluster{});
     }
     s_.deleted_for_create = false;
+    // kind may leave nodes behind (a failed kubeconfig export, a create killed at its
+    // deadline): the next attempt deletes first.
+    s_.needs_cleanup = true;
     back_off(e.error);
   }
 
   void on(const ClusterDeleted& e) {
     if (s_.phase != Phase::deleting) return;
     if (!e.ok) return back_off(e.error);
-    s_.phase = Phase::creating;
-    emit(CreateCluster{});
+    s_.needs_cleanup = false;
+    create_cluster();
   }
 
   void on(const KubeconfigWritten& e) {
@@ -153,7 +178,8 @@ class Stepper {
       s_.kubeconfig_ok = false;
       ++s_.counters.kubeconfig_write_failures;
       s_.last_error = e.error;
-      return settle_and_tick();
+      settle();
+      return end_cycle();
     }
     ++s_.counters.kubeconfig_writes;
     s_.kubeconfig_ok = true;
@@ -162,33 +188,221 @@ class Stepper {
     emit(Probe{e.ip});
   }
 
+  void on(const KubeconfigChecked& e) {
+    if (!supervising(s_.phase) || !s_.cycle_active) return;
+    if (e.ok) return emit(Probe{s_.kubeconfig_ip});
+    // Deleted, truncated or edited (kind export kubeconfig puts 127.0.0.1 back): restore it.
+    ++s_.counters.kubeconfig_repairs[static_cast<std::size_t>(e.problem)];
+    start_repair(std::string("kubeconfig ") + to_string(e.problem) + ": " + e.detail);
+    emit(WriteKubeconfig{s_.kubeconfig_ip});
+  }
+
   void on(const ProbeFinished& e) {
     if (!supervising(s_.phase)) return;
     s_.last_probe = ProbeRecord{e.ok, now_, e.took, e.ok ? std::string() : e.error};
     if (e.ok) {
       ++s_.counters.probes_ok;
       s_.consecutive_probe_failures = 0;
+      s_.unhealthy_since.reset();
       s_.last_probe_success = now_;
-      s_.failed_attempts = 0;
-      s_.current_backoff = Duration{0};
+      s_.last_probe_success_ip = e.ip;
     } else {
       ++s_.counters.probes_failed;
       ++s_.consecutive_probe_failures;
+      // Unhealthy from the moment failure_threshold is reached; recreate_after counts from here.
+      if (s_.consecutive_probe_failures >= policy_.failure_threshold && !s_.unhealthy_since) {
+        s_.unhealthy_since = now_;
+      }
       s_.last_error = "apiserver: " + e.error;
     }
-    settle_and_tick();
+    settle();
+    if (e.ok && s_.phase == Phase::ready && s_.repair_started) {
+      // Repaired: from the moment the damage was seen to a passing probe on the new state.
+      s_.last_repair_duration = std::chrono::duration_cast<Duration>(now_ - *s_.repair_started);
+      s_.repair_started.reset();
+    }
+    if (!e.ok && s_.consecutive_probe_failures >= policy_.failure_threshold &&
+        now_ - *s_.unhealthy_since >= policy_.recreate_after) {
+      s_.cycle_active = false;
+      return recreate(RecreateReason::unhealthy);
+    }
+    end_cycle();
   }
 
   void on(const TimerFired& e) {
-    if (e.id == TimerId::retry && s_.phase == Phase::backoff) {
+    switch (e.id) {
+      case TimerId::retry:
+        if (s_.phase != Phase::backoff) return;
+        if (s_.needs_cleanup) {
+          s_.phase = Phase::deleting;
+          return emit(DeleteCluster{});
+        }
+        s_.phase = Phase::discovering;
+        return emit(ListClusters{});
+      case TimerId::probe:
+        if (supervising(s_.phase)) start_cycle();
+        return;
+      case TimerId::guard:
+        if (s_.phase != Phase::guarded) return;
+        prune_creations();
+        s_.guard_reason.clear();
+        s_.phase = Phase::discovering;
+        return emit(ListClusters{});
+    }
+  }
+
+  void on(const DockerEventSeen&) {
+    ++s_.counters.docker_events;
+    if (!supervising(s_.phase)) return;
+    expect_change();
+    start_cycle();
+  }
+
+  void on(const DockerStreamConnected&) {
+    if (!supervising(s_.phase)) return;
+    expect_change();
+    start_cycle();
+  }
+
+  void on(const ConfigReloaded&) {
+    if (s_.phase == Phase::guarded) {
+      // A reload is the operator's answer to the guard: start over with a clean slate.
+      s_.creations.clear();
+      s_.guard_reason.clear();
       s_.phase = Phase::discovering;
       return emit(ListClusters{});
     }
-    if (e.id == TimerId::probe && supervising(s_.phase)) emit(InspectControlPlane{});
+    // The interval may have changed: re-arm the idle timer (a running cycle re-arms at its end).
+    if (supervising(s_.phase) && !s_.cycle_active) {
+      emit(ArmTimer{TimerId::probe, policy_.probe_interval});
+    }
   }
 
  private:
   void emit(Command c) { out_.push_back(std::move(c)); }
+
+  // One check cycle at a time: inspect -> [write] -> verify -> probe -> end_cycle.
+  void start_cycle() {
+    if (s_.cycle_active) {
+      s_.recheck_pending = true;
+      return;
+    }
+    s_.cycle_active = true;
+    emit(InspectControlPlane{});
+  }
+
+  void end_cycle() {
+    s_.cycle_active = false;
+    if (s_.recheck_pending) {
+      s_.recheck_pending = false;
+      return start_cycle();
+    }
+    if (s_.phase == Phase::ready) s_.quick_recheck = Duration{0};
+    if (s_.quick_recheck > Duration{0} && s_.quick_recheck < policy_.probe_interval) {
+      emit(ArmTimer{TimerId::probe, s_.quick_recheck});
+      s_.quick_recheck *= 2;
+      return;
+    }
+    s_.quick_recheck = Duration{0};
+    emit(ArmTimer{TimerId::probe, policy_.probe_interval});
+  }
+
+  // Something changed under us: look again soon, not only at the next interval.
+  void expect_change() {
+    if (s_.quick_recheck == Duration{0}) s_.quick_recheck = policy_.recheck_initial;
+  }
+
+  void supervise(const ControlPlaneInspected& e) {
+    s_.cycle_active = true;
+    if (!s_.control_plane_running) {
+      s_.last_error = e.found && e.running ? no_address() : not_running(e.found);
+      if (s_.phase == Phase::configuring && !s_.kubeconfig_ok) {
+        s_.cycle_active = false;
+        return back_off(s_.last_error);
+      }
+      if (!s_.control_plane_down_since) s_.control_plane_down_since = now_;
+      settle();
+      // Docker's restart policy (on-failure:1) may bring it back; past the grace, recreate.
+      if (now_ - *s_.control_plane_down_since >= policy_.restart_grace) {
+        s_.cycle_active = false;
+        return recreate(RecreateReason::control_plane_gone);
+      }
+      return end_cycle();
+    }
+    s_.control_plane_down_since.reset();
+    if (!s_.kubeconfig_ip.empty() && s_.kubeconfig_ip != e.ip) {
+      ++s_.counters.control_plane_ip_changes;
+      if (policy_.recreate_on_ip_change) {
+        s_.cycle_active = false;
+        return recreate(RecreateReason::ip_change);
+      }
+      start_repair("control-plane address " + s_.kubeconfig_ip + " -> " + e.ip);
+      return emit(WriteKubeconfig{e.ip});
+    }
+    if (!s_.kubeconfig_ok) return emit(WriteKubeconfig{e.ip});
+    emit(CheckKubeconfig{});
+  }
+
+  void start_repair(std::string what) {
+    if (!s_.repair_started) s_.repair_started = now_;
+    s_.repair_what = std::move(what);
+  }
+
+  // Past failure_threshold for recreate_after, gone past restart_grace, or an IP change under
+  // on_ip_change: recreate. Delete, then create (through the crash-loop guard).
+  void recreate(RecreateReason why) {
+    if (guard_blocks()) return enter_guard();
+    ++s_.counters.recreations[static_cast<std::size_t>(why)];
+    s_.recreating = why;
+    s_.last_error = std::string("recreating: ") + to_string(why) +
+                    (s_.last_error.empty() ? "" : " (" + s_.last_error + ")");
+    s_.phase = Phase::deleting;
+    emit(DeleteCluster{});
+  }
+
+  // Every create attempt counts against the crash-loop guard.
+  void create_cluster() {
+    if (guard_blocks()) return enter_guard();
+    s_.creations.push_back(now_);
+    s_.phase = Phase::creating;
+    emit(CreateCluster{});
+  }
+
+  void prune_creations() {
+    const auto horizon = now_ - policy_.window;
+    std::erase_if(s_.creations, [&](TimePoint t) { return t <= horizon; });
+  }
+
+  bool guard_blocks() {
+    prune_creations();
+    return static_cast<int>(s_.creations.size()) >= policy_.max_recreates;
+  }
+
+  void enter_guard() {
+    s_.guard_reason = std::to_string(s_.creations.size()) + " cluster creations within " +
+                      std::to_string(policy_.window.count() / 1000) +
+                      "s (remediation.max_recreates " + std::to_string(policy_.max_recreates) +
+                      "); not recreating until the window rolls over or the config is reloaded";
+    s_.last_error = "crash-loop guard: " + s_.guard_reason;
+    s_.phase = Phase::guarded;
+    s_.cycle_active = false;
+    s_.recheck_pending = false;
+    const auto until = s_.creations.front() + policy_.window - now_;
+    emit(ArmTimer{TimerId::guard,
+                  std::max(Duration{1}, std::chrono::duration_cast<Duration>(until))});
+  }
+
+  void reset_supervision() {
+    s_.consecutive_probe_failures = 0;
+    s_.unhealthy_since.reset();
+    s_.control_plane_down_since.reset();
+    s_.last_probe_success.reset();
+    s_.last_probe_success_ip.clear();
+    s_.kubeconfig_ok = false;
+    s_.kubeconfig_ip.clear();
+    s_.cycle_active = false;
+    s_.recheck_pending = false;
+  }
 
   void back_off(const std::string& error) {
     ++s_.failed_attempts;
@@ -200,12 +414,17 @@ class Stepper {
 
   void settle() {
     s_.phase = is_ready(s_, policy_) ? Phase::ready : Phase::unready;
-    if (s_.phase == Phase::ready) s_.last_error.clear();
-  }
-
-  void settle_and_tick() {
-    settle();
-    emit(ArmTimer{TimerId::probe, policy_.probe_interval});
+    if (s_.phase != Phase::ready) {
+      s_.ready_since.reset();
+      return;
+    }
+    s_.last_error.clear();
+    if (!s_.ready_since) s_.ready_since = now_;
+    // kubelet-style: healthy for backoff_reset forgets earlier failures.
+    if (s_.failed_attempts > 0 && now_ - *s_.ready_since >= policy_.backoff_reset) {
+      s_.failed_attempts = 0;
+      s_.current_backoff = Duration{0};
+    }
   }
 
   static std::string no_address() {
@@ -262,15 +481,21 @@ std::vector<Check> readiness_checks(const State& s, const Policy& policy) {
       {"kubeconfig", kc_ok,
        kc_ok ? "" : (s.kubeconfig_ok ? "not written for the current address" : "not written")});
 
-  const bool api_ok =
-      s.last_probe_success.has_value() && s.consecutive_probe_failures < policy.failure_threshold;
+  // A success counts only for the address Docker reports now: after an IP change the API
+  // server must answer at the new address before the cluster is ready again.
+  const bool current = s.last_probe_success && s.last_probe_success_ip == s.control_plane_ip;
+  const bool api_ok = current && s.consecutive_probe_failures < policy.failure_threshold;
   std::string api_reason;
-  if (!api_ok) {
-    api_reason = s.last_probe_success
-                     ? std::to_string(s.consecutive_probe_failures) + " consecutive probe failures"
-                     : "no successful probe yet";
+  if (!s.last_probe_success) {
+    api_reason = "no successful probe yet";
+  } else if (!current) {
+    api_reason = "no successful probe at the current address yet";
+  } else if (!api_ok) {
+    api_reason = std::to_string(s.consecutive_probe_failures) + " consecutive probe failures";
   }
   checks.push_back({"apiserver", api_ok, api_reason});
+  const bool guard_ok = s.phase != Phase::guarded;
+  checks.push_back({"crashloop", guard_ok, guard_ok ? "" : s.guard_reason});
   return checks;
 }
 

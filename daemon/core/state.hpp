@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <variant>
@@ -29,19 +30,41 @@ enum class Phase {
   ready,        // kubeconfig current and the API server answers /readyz
   unready,      // supervised, but some readiness check fails
   backoff,      // a step failed; waiting before starting over
+  guarded,      // crash-loop guard: too many creations within the window; not recreating
   stopping,     // shutdown requested
 };
-inline constexpr Phase kAllPhases[] = {Phase::starting, Phase::discovering, Phase::deleting,
-                                       Phase::creating, Phase::configuring, Phase::ready,
-                                       Phase::unready,  Phase::backoff,     Phase::stopping};
+inline constexpr Phase kAllPhases[] = {
+    Phase::starting, Phase::discovering, Phase::deleting, Phase::creating, Phase::configuring,
+    Phase::ready,    Phase::unready,     Phase::backoff,  Phase::guarded,  Phase::stopping};
 const char* to_string(Phase p);
+
+/// Why a cluster is recreated; a label of k8sinpod_cluster_recreations_total.
+enum class RecreateReason { ip_change, unhealthy, control_plane_gone };
+inline constexpr RecreateReason kAllRecreateReasons[] = {
+    RecreateReason::ip_change, RecreateReason::unhealthy, RecreateReason::control_plane_gone};
+const char* to_string(RecreateReason r);
+
+/// Why the kubeconfig on disk was rewritten outside an IP change; a label of
+/// k8sinpod_kubeconfig_repairs_total.
+enum class RepairReason { missing, modified };
+inline constexpr RepairReason kAllRepairReasons[] = {RepairReason::missing, RepairReason::modified};
+const char* to_string(RepairReason r);
 
 struct Policy {
   Duration probe_interval{std::chrono::seconds(5)};
+  // After a Docker event the cluster is often mid-change (a node restarting): until it is ready
+  // again, re-check after this delay, doubling, up to probe_interval.
+  Duration recheck_initial{std::chrono::milliseconds(100)};
   int failure_threshold = 3;
+  bool recreate_on_ip_change = false;  // remediation.on_ip_change: recreate (default repatch)
+  Duration recreate_after{std::chrono::seconds(60)};  // continuous failure before recreating
+  Duration restart_grace{std::chrono::seconds(30)};   // control plane down before recreating
   Duration backoff_initial{std::chrono::seconds(10)};
   Duration backoff_max{std::chrono::minutes(5)};
-  double backoff_jitter = 0.1;  // delay = d + r * jitter * d, r in [0,1) from `seed`
+  Duration backoff_reset{std::chrono::minutes(10)};  // ready this long resets the backoff
+  double backoff_jitter = 0.1;             // delay = d + r * jitter * d, r in [0,1) from `seed`
+  int max_recreates = 5;                   // crash-loop guard: creations allowed ...
+  Duration window{std::chrono::hours(1)};  // ... within this window
   std::uint64_t seed = 0;
 };
 
@@ -54,6 +77,9 @@ struct Counters {
   std::uint64_t kubeconfig_writes = 0;
   std::uint64_t kubeconfig_write_failures = 0;
   std::uint64_t control_plane_ip_changes = 0;
+  std::uint64_t recreations[std::size(kAllRecreateReasons)] = {};       // by RecreateReason
+  std::uint64_t kubeconfig_repairs[std::size(kAllRepairReasons)] = {};  // by RepairReason
+  std::uint64_t docker_events = 0;  // relevant Docker events that triggered a re-check
   friend bool operator==(const Counters&, const Counters&) = default;
 };
 
@@ -75,17 +101,35 @@ struct State {
   int consecutive_probe_failures = 0;
   std::optional<ProbeRecord> last_probe;
   std::optional<TimePoint> last_probe_success;
+  std::string last_probe_success_ip;  // the address that answered; readiness needs the current one
   int failed_attempts = 0;  // consecutive failed create/adopt attempts (drives the backoff)
   Duration current_backoff{0};
   std::string last_error;           // why the last step failed, for logs and /status
   bool adopted = false;             // the running cluster was found, not created by us
   bool deleted_for_create = false;  // kind said "already exist" once; a second time backs off
+  bool needs_cleanup = false;       // a failed create may have left nodes: delete before retrying
+
+  // The check cycle (inspect -> [write] -> verify -> probe) runs one at a time; a Docker event
+  // during a cycle asks for another one right after it.
+  bool cycle_active = false;
+  bool recheck_pending = false;
+  Duration quick_recheck{0};  // next re-check delay after an event while not ready; 0: none
+
+  std::optional<TimePoint> unhealthy_since;  // when failure_threshold was reached
+  std::optional<TimePoint> control_plane_down_since;
+  std::optional<TimePoint> ready_since;
+  std::vector<TimePoint> creations;          // create attempts within policy.window
+  std::optional<TimePoint> repair_started;   // an IP change or kubeconfig damage was seen
+  std::string repair_what;                   // what is being repaired, for the log
+  Duration last_repair_duration{0};          // detection -> ready again, last repair
+  std::optional<RecreateReason> recreating;  // set while a recreate is under way
+  std::string guard_reason;                  // non-empty while phase == guarded
   Counters counters;
   friend bool operator==(const State&, const State&) = default;
 };
 
 // ---- events: results of commands, timers, signals ----
-enum class TimerId { probe, retry };
+enum class TimerId { probe, retry, guard };
 
 struct Started {};
 struct ClustersListed {
@@ -122,14 +166,29 @@ struct ProbeFinished {
   std::string error;
   Duration took{};
 };
+struct KubeconfigChecked {
+  bool ok = false;                               // every written file holds exactly what we wrote
+  RepairReason problem = RepairReason::missing;  // when !ok
+  std::string detail;                            // which file, what is wrong
+};
 struct TimerFired {
   TimerId id;
 };
+/// A Docker event about this cluster's containers or its network (already filtered).
+struct DockerEventSeen {
+  std::string what;  // "container die", "network disconnect", ... for the log
+};
+/// The Docker event stream (re)connected: anything may have changed meanwhile.
+struct DockerStreamConnected {};
+/// A new configuration was loaded and the policy passed to step() has changed: lifts the
+/// crash-loop guard and re-arms the probe timer with the new interval.
+struct ConfigReloaded {};
 struct ShutdownRequested {};
 
 using Event =
     std::variant<Started, ClustersListed, ControlPlaneInspected, ClusterCreated, ClusterDeleted,
-                 KubeconfigWritten, ProbeFinished, TimerFired, ShutdownRequested>;
+                 KubeconfigWritten, KubeconfigChecked, ProbeFinished, TimerFired, DockerEventSeen,
+                 DockerStreamConnected, ConfigReloaded, ShutdownRequested>;
 
 // ---- commands: what the shell must do next ----
 struct ListClusters {
@@ -148,6 +207,9 @@ struct WriteKubeconfig {
   std::string ip;
   friend bool operator==(const WriteKubeconfig&, const WriteKubeconfig&) = default;
 };
+struct CheckKubeconfig {
+  friend bool operator==(const CheckKubeconfig&, const CheckKubeconfig&) = default;
+};
 struct Probe {
   std::string ip;
   friend bool operator==(const Probe&, const Probe&) = default;
@@ -163,7 +225,7 @@ struct Exit {
 };
 
 using Command = std::variant<ListClusters, InspectControlPlane, CreateCluster, DeleteCluster,
-                             WriteKubeconfig, Probe, ArmTimer, Exit>;
+                             WriteKubeconfig, CheckKubeconfig, Probe, ArmTimer, Exit>;
 
 struct Transition {
   State next;
@@ -185,7 +247,7 @@ struct Check {
   std::string reason;  // why it fails; empty when ok
 };
 
-/// docker, cluster, kubeconfig, apiserver. Ready iff all pass.
+/// docker, cluster, kubeconfig, apiserver, crashloop. Ready iff all pass.
 std::vector<Check> readiness_checks(const State& state, const Policy& policy);
 bool is_ready(const State& state, const Policy& policy);
 

@@ -1,10 +1,10 @@
-// The only translation unit with Beast in the Docker module: Beast is slow to compile.
+// One of the two translation units with Beast in the Docker module (events.cpp is the other):
+// Beast is slow to compile.
 #include "docker/client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
@@ -19,6 +19,8 @@
 #include <memory>
 #include <utility>
 
+#include "docker/transport.hpp"
+
 namespace k8sinpod::docker {
 namespace {
 
@@ -29,17 +31,8 @@ using boost::system::error_code;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-std::string lower_first(std::string s) {
-  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
-  return s;
-}
-
-// "docker: GET /containers/json on unix:///run/docker.sock: " — the query string is left out:
-// it is URL-encoded JSON, unreadable in a log line.
-std::string request_prefix(const Endpoint& endpoint, std::string_view target) {
-  return "docker: GET " + std::string(target.substr(0, target.find('?'))) + " on " +
-         endpoint.to_string() + ": ";
-}
+using detail::lower_first;
+using detail::request_prefix;
 
 // Docker container names are [a-zA-Z0-9][a-zA-Z0-9_.-]*, ids are hex: nothing to URL-encode,
 // and anything else would change the request path.
@@ -124,23 +117,17 @@ asio::awaitable<Result<Client::Response>> Client::get(std::string target) {
         break;
       }
       case Endpoint::Kind::tcp: {
-        // The resolver is not under basic_stream's deadline: a timer cancels it. Both the
-        // resolver and the timer's handler share ownership, so neither outlives the other.
+        // The resolver is not under basic_stream's deadline: detail::resolve has its own.
         auto resolver = std::make_shared<asio::ip::tcp::resolver>(executor_);
-        asio::steady_timer timer(executor_, deadline);
-        timer.async_wait([resolver](const error_code& ec) {
-          if (!ec) resolver->cancel();
-        });
-        const auto [resolve_ec, results] =
-            co_await resolver->async_resolve(endpoint_.host, endpoint_.port, kTuple);
-        timer.cancel();
-        if (resolve_ec == asio::error::operation_aborted) {
+        auto resolving = detail::resolve(resolver, endpoint_.host, endpoint_.port, deadline);
+        const detail::Resolved resolved = co_await std::move(resolving);
+        if (resolved.ec == asio::error::timed_out) {
           co_return failed("resolve", beast::error::timeout);
         }
-        if (resolve_ec) co_return failed("resolve", resolve_ec);
+        if (resolved.ec) co_return failed("resolve", resolved.ec);
         beast::tcp_stream stream(executor_);
         stream.expires_at(deadline);
-        const auto [ec, connected] = co_await stream.async_connect(results, kTuple);
+        const auto [ec, connected] = co_await stream.async_connect(resolved.results, kTuple);
         if (ec) co_return failed("connect", ec);
         done = co_await round_trip(stream, req);
         break;

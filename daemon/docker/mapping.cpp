@@ -135,22 +135,6 @@ bool is_ipv4(std::string_view s) {
   }
 }
 
-std::string percent_encode(std::string_view text) {
-  constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    if (is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += c;
-    } else {
-      const auto byte = static_cast<unsigned char>(c);
-      out += '%';
-      out += kHex[byte >> 4U];
-      out += kHex[byte & 0xfU];
-    }
-  }
-  return out;
-}
-
 std::string strip_slash(std::string_view name) {
   if (!name.empty() && name[0] == '/') name.remove_prefix(1);
   return std::string(name);
@@ -337,6 +321,22 @@ Result<ContainerInfo> parse_inspect(std::string_view text) {
     info.ipv4_by_network.emplace(std::string(network), std::move(*address));
   }
   return info;
+}
+
+std::string percent_encode(std::string_view text) {
+  constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    if (is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      const auto byte = static_cast<unsigned char>(c);
+      out += '%';
+      out += kHex[byte >> 4U];
+      out += kHex[byte & 0xfU];
+    }
+  }
+  return out;
 }
 
 std::string label_filter_query(const std::vector<std::string>& labels, bool all) {

@@ -74,6 +74,9 @@ Result<ContainerInfo> parse_inspect(std::string_view json);
 /// `all` adds `all=1` (stopped containers too, as `docker ps -a`). No labels: no filter.
 std::string label_filter_query(const std::vector<std::string>& labels, bool all);
 
+/// `text` for a URL query value: every byte but `A-Z a-z 0-9 - . _ ~` as `%XX` (upper-case hex).
+std::string percent_encode(std::string_view text);
+
 /// kind's Docker labels (kind-contract.md).
 inline constexpr std::string_view kClusterLabel = "io.x-k8s.kind.cluster";
 inline constexpr std::string_view kRoleLabel = "io.x-k8s.kind.role";

@@ -23,7 +23,9 @@ asio::awaitable<Cli::Run> Cli::run(std::vector<std::string> argv,
     if (lines->size() < 1000) lines->emplace_back(line);
     if (log) log(line);
   };
-  auto outcome = co_await runner_.run(std::move(spec), on_line);
+  // GCC 12: build the awaitable first, so no temporary with a destructor spans the co_await.
+  auto op = runner_.run(std::move(spec), on_line);
+  auto outcome = co_await std::move(op);
   co_return Run{std::move(outcome), std::move(*lines)};
 }
 
@@ -40,13 +42,15 @@ std::string Cli::describe_failure(const std::string& what, const Run& r) const {
 }
 
 asio::awaitable<Result<bool>> Cli::cluster_exists(std::chrono::milliseconds timeout) {
-  auto r = co_await run(get_clusters_argv(settings_), timeout);
+  auto op = run(get_clusters_argv(settings_), timeout);
+  auto r = co_await std::move(op);
   if (!r.outcome || !r.outcome->success()) co_return fail(describe_failure("get clusters", r));
   co_return lists_cluster(r.outcome->stdout_text, settings_.cluster);
 }
 
 asio::awaitable<CreateOutcome> Cli::create(std::chrono::milliseconds timeout) {
-  auto r = co_await run(create_argv(settings_), timeout);
+  auto op = run(create_argv(settings_), timeout);
+  auto r = co_await std::move(op);
   CreateOutcome c;
   if (r.outcome) c.took = r.outcome->took;
   c.ok = r.outcome && r.outcome->success();
@@ -58,13 +62,15 @@ asio::awaitable<CreateOutcome> Cli::create(std::chrono::milliseconds timeout) {
 }
 
 asio::awaitable<Result<void>> Cli::remove(std::chrono::milliseconds timeout) {
-  auto r = co_await run(delete_argv(settings_), timeout);
+  auto op = run(delete_argv(settings_), timeout);
+  auto r = co_await std::move(op);
   if (!r.outcome || !r.outcome->success()) co_return fail(describe_failure("delete cluster", r));
   co_return Result<void>();
 }
 
 asio::awaitable<Result<std::string>> Cli::kubeconfig(std::chrono::milliseconds timeout) {
-  auto r = co_await run(get_kubeconfig_argv(settings_), timeout);
+  auto op = run(get_kubeconfig_argv(settings_), timeout);
+  auto r = co_await std::move(op);
   if (!r.outcome || !r.outcome->success()) co_return fail(describe_failure("get kubeconfig", r));
   if (r.outcome->stdout_text.empty()) {
     co_return fail("kind: get kubeconfig \"" + settings_.cluster + "\": empty output");

@@ -125,4 +125,39 @@ Result<void> write_atomic(const std::string& path, std::string_view content, mod
   return {};
 }
 
+Result<FileContent> read_file(const std::string& path) {
+  auto error = [&](int err) {
+    return fail("\"" + path + "\": " + std::generic_category().message(err));
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return error(errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return error(err);
+  }
+  constexpr off_t kMax = 16 << 20;
+  if (!S_ISREG(st.st_mode) || st.st_size > kMax) {
+    ::close(fd);
+    return fail("\"" + path + "\": not a regular file of at most 16 MiB");
+  }
+  FileContent out;
+  out.mode = st.st_mode & 07777;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return error(err);
+    }
+    if (n == 0) break;
+    out.content.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 }  // namespace k8sinpod::kubeconfig

@@ -22,4 +22,13 @@ namespace k8sinpod::kubeconfig {
 /// `kubeconfig: rename "/a/.k.tmp.7.0" to "/a/k": Is a directory`.
 Result<void> write_atomic(const std::string& path, std::string_view content, mode_t mode);
 
+struct FileContent {
+  std::string content;
+  mode_t mode = 0;  // permission bits only
+};
+
+/// Reads a whole file (at most 16 MiB) and its permission bits, following symlinks. Errors name
+/// the path: `"/x/kubeconfig": no such file or directory`.
+Result<FileContent> read_file(const std::string& path);
+
 }  // namespace k8sinpod::kubeconfig

@@ -1,11 +1,15 @@
 #include "log/log.hpp"
 
+#include <fcntl.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/dist_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <exception>
 #include <mutex>
 #include <vector>
 
@@ -14,7 +18,10 @@ namespace k8sinpod::log {
 namespace {
 
 std::mutex g_mutex;
-spdlog::sink_ptr g_sink;
+/// Every logger's one sink; it forwards to stdout and, when set up, the file.
+std::shared_ptr<spdlog::sinks::dist_sink_mt> g_sink;
+spdlog::sink_ptr g_stdout;
+spdlog::sink_ptr g_file;
 Format g_format = Format::text;
 spdlog::level::level_enum g_level = spdlog::level::info;
 
@@ -51,35 +58,106 @@ std::unique_ptr<spdlog::formatter> make_formatter(Format f) {
                                                      spdlog::pattern_time_type::utc);
 }
 
+/// Creates the shared sink on first use. Requires g_mutex.
+void ensure_sink() {
+  if (g_sink) return;
+  g_stdout = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  g_sink = std::make_shared<spdlog::sinks::dist_sink_mt>(std::vector<spdlog::sink_ptr>{g_stdout});
+  g_sink->set_formatter(make_formatter(g_format));
+}
+
+/// The rotating file sink, or the reason it cannot be opened. spdlog reports a bad path, a bad
+/// size or a failed open by throwing spdlog_ex; that stops here.
+Result<spdlog::sink_ptr> open_file(const LogFile& file, Format format) {
+  const auto where = "log.file \"" + file.path + "\": ";
+  if (file.max_size == 0) return fail(where + "max_size must be greater than 0");
+  if (file.max_files < 0 || file.max_files > 200000) {
+    return fail(where + "max_files must be between 0 and 200000, got " +
+                std::to_string(file.max_files));
+  }
+  spdlog::file_event_handlers handlers;
+  // Children get no descriptor of ours but their pipes; the process runner closes the rest
+  // anyway, this keeps the log file out of anything else that execs.
+  handlers.after_open = [](const spdlog::filename_t&, std::FILE* f) {
+    if (f != nullptr) ::fcntl(::fileno(f), F_SETFD, FD_CLOEXEC);
+  };
+  try {
+    auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+        file.path, static_cast<std::size_t>(file.max_size),
+        static_cast<std::size_t>(file.max_files), false, handlers);
+    sink->set_formatter(make_formatter(format));
+    return spdlog::sink_ptr(std::move(sink));
+  } catch (const std::exception& e) {
+    return fail(where + "cannot open: " + e.what());
+  }
+}
+
+/// Requires g_mutex.
+void apply_level(spdlog::level::level_enum level) {
+  g_level = level;
+  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) { l->set_level(level); });
+  spdlog::set_level(level);
+}
+
 }  // namespace
 
 void setup(spdlog::level::level_enum level, Format format) {
+  // Cannot fail: without a file only stdout is set up.
+  (void)setup(level, format, std::nullopt);
+}
+
+Result<void> setup(spdlog::level::level_enum level, Format format,
+                   const std::optional<LogFile>& file) {
   std::lock_guard lock(g_mutex);
-  if (!g_sink) g_sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  ensure_sink();
+  Result<void> result;
+  if (file) {
+    auto opened = open_file(*file, format);
+    if (opened.has_value()) {
+      if (g_file) g_sink->remove_sink(g_file);
+      g_file = std::move(*opened);
+      g_sink->add_sink(g_file);
+    } else {
+      result = opened.error();
+    }
+  } else if (g_file) {
+    g_sink->remove_sink(g_file);
+    g_file.reset();
+  }
   g_format = format;
-  g_level = level;
   g_sink->set_formatter(make_formatter(format));
-  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) { l->set_level(level); });
-  spdlog::set_level(level);
+  apply_level(level);
   spdlog::flush_on(spdlog::level::trace);  // a PID 1 must not lose its last words
+  return result;
 }
 
 void set_level(spdlog::level::level_enum level) {
   std::lock_guard lock(g_mutex);
-  g_level = level;
-  spdlog::set_level(level);
+  apply_level(level);
+}
+
+void set_format(Format format) {
+  std::lock_guard lock(g_mutex);
+  ensure_sink();
+  g_format = format;
+  g_sink->set_formatter(make_formatter(format));
+}
+
+void flush() {
+  std::lock_guard lock(g_mutex);
+  if (g_sink) g_sink->flush();
 }
 
 std::shared_ptr<spdlog::logger> get(const std::string& name) {
   if (auto l = spdlog::get(name)) return l;
   std::lock_guard lock(g_mutex);
   if (auto l = spdlog::get(name)) return l;
-  if (!g_sink) {
-    g_sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    g_sink->set_formatter(make_formatter(g_format));
-  }
+  ensure_sink();
   auto l = std::make_shared<spdlog::logger>(name, g_sink);
   l->set_level(g_level);
+  // register_logger (unlike initialize_logger) does not apply spdlog::flush_on: do it here, or
+  // the file would only be written when its buffer fills.
+  l->flush_on(spdlog::level::trace);
   spdlog::register_logger(l);
   return l;
 }

@@ -97,6 +97,82 @@ Metrics::Metrics(std::string version, std::string revision) {
                     .Help("Whether the last Docker API call succeeded (1) or not (0).")
                     .Register(registry_)
                     .Add({});
+
+  auto& recreations = prometheus::BuildCounter()
+                          .Name("k8sinpod_cluster_recreations_total")
+                          .Help("Clusters deleted and created again, by the reason.")
+                          .Register(registry_);
+  for (std::size_t i = 0; i < std::size(core::kAllRecreateReasons); ++i) {
+    recreations_[i] = &recreations.Add({{"reason", core::to_string(core::kAllRecreateReasons[i])}});
+  }
+  auto& repairs = prometheus::BuildCounter()
+                      .Name("k8sinpod_kubeconfig_repairs_total")
+                      .Help("Kubeconfig files restored after they were deleted or modified.")
+                      .Register(registry_);
+  for (std::size_t i = 0; i < std::size(core::kAllRepairReasons); ++i) {
+    repairs_[i] = &repairs.Add({{"reason", core::to_string(core::kAllRepairReasons[i])}});
+  }
+  docker_events_ = &prometheus::BuildCounter()
+                        .Name("k8sinpod_docker_events_total")
+                        .Help("Docker events about the cluster's containers and network.")
+                        .Register(registry_);
+  backoff_seconds_ = &prometheus::BuildGauge()
+                          .Name("k8sinpod_remediation_backoff_seconds")
+                          .Help("Current delay before retrying a failed step; 0 when none.")
+                          .Register(registry_)
+                          .Add({});
+  guard_active_ = &prometheus::BuildGauge()
+                       .Name("k8sinpod_crashloop_guard_active")
+                       .Help("1 while the crash-loop guard stops cluster recreation.")
+                       .Register(registry_)
+                       .Add({});
+  last_repair_seconds_ =
+      &prometheus::BuildGauge()
+           .Name("k8sinpod_last_repair_duration_seconds")
+           .Help("Time from detecting the last IP change or kubeconfig damage to ready again.")
+           .Register(registry_)
+           .Add({});
+  reload_ok_ = &prometheus::BuildGauge()
+                    .Name("k8sinpod_config_last_reload_successful")
+                    .Help("Whether the last configuration reload succeeded (1) or not (0).")
+                    .Register(registry_)
+                    .Add({});
+  reload_ok_->Set(1);  // the startup config is valid, or the daemon would not be running
+  reload_success_time_ =
+      &prometheus::BuildGauge()
+           .Name("k8sinpod_config_last_reload_success_timestamp_seconds")
+           .Help("Unix time of the last successful configuration load or reload.")
+           .Register(registry_)
+           .Add({});
+  reload_success_time_->SetToCurrentTime();
+  auto& reloads = prometheus::BuildCounter()
+                      .Name("k8sinpod_config_reloads_total")
+                      .Help("Configuration reloads by result.")
+                      .Register(registry_);
+  reloads_ok_ = &reloads.Add({{"result", "success"}});
+  reloads_failed_ = &reloads.Add({{"result", "failure"}});
+  restart_pending_ = &prometheus::BuildGauge()
+                          .Name("k8sinpod_config_restart_pending")
+                          .Help("1 when changed keys wait for a restart of k8sinpodd.")
+                          .Register(registry_)
+                          .Add({});
+  orphans_ = &prometheus::BuildCounter()
+                  .Name("k8sinpod_orphans_reaped_total")
+                  .Help("Orphaned processes reparented to k8sinpodd and reaped by it.")
+                  .Register(registry_)
+                  .Add({});
+}
+
+void Metrics::reloaded(bool ok, std::chrono::system_clock::time_point when) {
+  reload_ok_->Set(ok ? 1 : 0);
+  (ok ? reloads_ok_ : reloads_failed_)->Increment();
+  if (ok) reload_success_time_->Set(std::chrono::duration<double>(when.time_since_epoch()).count());
+}
+
+void Metrics::set_restart_pending(bool pending) { restart_pending_->Set(pending ? 1 : 0); }
+
+void Metrics::set_orphans_reaped(std::uint64_t total) {
+  advance(*orphans_, orphans_published_, total);
 }
 
 void Metrics::publish(const core::State& state, const core::Policy& policy) {
@@ -119,6 +195,19 @@ void Metrics::publish(const core::State& state, const core::Policy& policy) {
   advance(*kubeconfig_write_failures_, published_.kubeconfig_write_failures,
           c.kubeconfig_write_failures);
   advance(*ip_changes_, published_.control_plane_ip_changes, c.control_plane_ip_changes);
+  for (std::size_t i = 0; i < std::size(core::kAllRecreateReasons); ++i) {
+    advance(*recreations_[i], published_.recreations[i], c.recreations[i]);
+  }
+  for (std::size_t i = 0; i < std::size(core::kAllRepairReasons); ++i) {
+    advance(*repairs_[i], published_.kubeconfig_repairs[i], c.kubeconfig_repairs[i]);
+  }
+  backoff_seconds_->Set(state.phase == core::Phase::backoff ? seconds(state.current_backoff) : 0);
+  guard_active_->Set(state.phase == core::Phase::guarded ? 1 : 0);
+  last_repair_seconds_->Set(seconds(state.last_repair_duration));
+}
+
+void Metrics::count_docker_event(const std::string& type, const std::string& action) {
+  docker_events_->Add({{"type", type}, {"action", action}}).Increment();
 }
 
 void Metrics::observe_probe(std::chrono::milliseconds took) {

@@ -22,6 +22,7 @@
 /// counter values without a lock: call `publish()`, `observe_*()` and `render()` from one
 /// executor (the daemon's single event loop).
 
+#include <prometheus/family.h>
 #include <prometheus/registry.h>
 
 #include <chrono>
@@ -58,6 +59,15 @@ class Metrics {
   void observe_probe(std::chrono::milliseconds took);
   /// One `kind create cluster` took `took`.
   void observe_create(std::chrono::milliseconds took);
+  /// One Docker event about this cluster, by its type and action (bounded by the events the
+  /// daemon subscribes to).
+  void count_docker_event(const std::string& type, const std::string& action);
+  /// A configuration reload finished (SIGHUP or file change).
+  void reloaded(bool ok, std::chrono::system_clock::time_point when);
+  /// Some changed keys wait for a restart of k8sinpodd.
+  void set_restart_pending(bool pending);
+  /// The reaper's running count of orphans (children nobody registered) it collected.
+  void set_orphans_reaped(std::uint64_t total);
 
   /// The registry's families followed by `process_*`, in the text exposition format.
   std::string render() const;
@@ -84,6 +94,19 @@ class Metrics {
   prometheus::Counter* ip_changes_;
   prometheus::Gauge* last_probe_success_;
   prometheus::Gauge* docker_up_;
+  prometheus::Counter* recreations_[std::size(core::kAllRecreateReasons)];
+  prometheus::Counter* repairs_[std::size(core::kAllRepairReasons)];
+  prometheus::Family<prometheus::Counter>* docker_events_;
+  prometheus::Gauge* backoff_seconds_;
+  prometheus::Gauge* guard_active_;
+  prometheus::Gauge* last_repair_seconds_;
+  prometheus::Gauge* reload_ok_;
+  prometheus::Gauge* reload_success_time_;
+  prometheus::Counter* reloads_ok_;
+  prometheus::Counter* reloads_failed_;
+  prometheus::Gauge* restart_pending_;
+  prometheus::Counter* orphans_;
+  std::uint64_t orphans_published_ = 0;
 
   core::Counters published_;
 };

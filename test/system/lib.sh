@@ -61,6 +61,12 @@ docker:
   host: $DOCKER_HOST
 tools:
   kind: $FAKE_KIND
+remediation:
+  recreate_after: ${RECREATE_AFTER:-60s}
+  restart_grace: ${RESTART_GRACE:-30s}
+  backoff_initial: ${BACKOFF_INITIAL:-10s}
+  backoff_max: ${BACKOFF_MAX:-5m}
+  max_recreates: ${MAX_RECREATES:-5}
 server:
   listen: 127.0.0.1:0
 log:
@@ -122,5 +128,29 @@ apiserver_mode() {
 }
 
 kubeconfig_server() { kubectl --kubeconfig "$1" config view -o jsonpath='{.clusters[0].cluster.server}'; }
+
+# metric_is 'name{labels}' VALUE: for wait_for.
+metric_is() { [[ "$(metric "$1")" == "$2" ]]; }
+
+# kubeconfig_points_at IP: the written kubeconfig's server is https://IP:6443.
+kubeconfig_points_at() { [[ "$(kubeconfig_server "$T/out/kubeconfig")" == "https://$1:6443" ]]; }
+
+kubectl_ok() { [[ "$(kubectl --kubeconfig "$T/out/kubeconfig" --request-timeout=3s get --raw /readyz)" == ok ]]; }
+
+# move_ip: gives the control plane a new address on the kind network, the way a dockerd restart
+# does: disconnect, let a holder container take the old address, reconnect, restart (the node
+# reissues its certificate at start). Prints "OLD NEW".
+move_ip() {
+  local node="$CLUSTER-control-plane" holder="$CLUSTER-ip-holder" old new
+  old=$(control_plane_ip)
+  docker network disconnect kind "$node"
+  docker run -d --name "$holder" --net kind k8sinpod/fake-node:latest idle >/dev/null
+  docker network connect kind "$node"
+  docker restart -t 1 "$node" >/dev/null
+  new=$(control_plane_ip)
+  docker rm -f "$holder" >/dev/null
+  [[ -n "$new" && "$new" != "$old" ]] || fail "the address did not change ($old -> $new)"
+  echo "$old $new"
+}
 
 assert_eq() { [[ "$1" == "$2" ]] || fail "$3: expected \"$2\", got \"$1\""; }

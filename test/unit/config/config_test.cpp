@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +56,7 @@ TEST_CASE("a default Config holds the documented defaults") {
   CHECK(c.cluster.kind_config.empty());
   CHECK(c.cluster.image.empty());
   CHECK(c.cluster.create_timeout == 10min);
+  CHECK_FALSE(c.cluster.delete_on_shutdown);
   CHECK(c.kubeconfig.path == "/var/lib/k8sinpod/kubeconfig");
   CHECK(c.kubeconfig.copies.empty());
   CHECK(c.health.interval == 5s);
@@ -68,12 +71,25 @@ TEST_CASE("a default Config holds the documented defaults") {
   CHECK(c.server.port == 9090);
   CHECK(c.log.level == LogLevel::info);
   CHECK(c.log.format == LogFormat::text);
+  CHECK(c.log.file.empty());
+  CHECK(c.log.max_size == 10 * 1024 * 1024);
+  CHECK(c.log.max_files == 5);
+  CHECK(c.remediation.on_ip_change == RemediationConfig::OnIpChange::repatch);
+  CHECK(c.remediation.recreate_after == 60s);
+  CHECK(c.remediation.restart_grace == 30s);
+  CHECK(c.remediation.backoff_initial == 10s);
+  CHECK(c.remediation.backoff_max == 5min);
+  CHECK(c.remediation.backoff_reset == 10min);
+  CHECK(c.remediation.max_recreates == 5);
+  CHECK(c.remediation.window == 1h);
 }
 
 TEST_CASE("an empty document, {} and null sections give the defaults") {
   for (const std::string_view text :
        {"", "\n", "# only a comment\n", "{}", "---\n", "cluster:\nhealth: ~\nlog: null\n",
-        "cluster:\n  name:\n  create_timeout: ~\nkubeconfig:\n  copies:\n"}) {
+        "cluster:\n  name:\n  create_timeout: ~\nkubeconfig:\n  copies:\n", "remediation:\n",
+        "remediation:\n  on_ip_change:\n  window: ~\n",
+        "cluster:\n  delete_on_shutdown: null\nlog:\n  file:\n  max_size: ~\n  max_files:\n"}) {
     CAPTURE(text);
     CHECK(parsed(text) == Config{});
   }
@@ -85,6 +101,7 @@ TEST_CASE("every key is read") {
   kind_config: /etc/k8sinpod/kind.yaml
   image: kindest/node:v1.29.2
   create_timeout: 15m
+  delete_on_shutdown: true
 kubeconfig:
   path: /out/kubeconfig
   copies: [/a/kubeconfig, /b/kubeconfig]
@@ -92,6 +109,15 @@ health:
   interval: 10s
   timeout: 1500ms
   failure_threshold: 5
+remediation:
+  on_ip_change: recreate
+  recreate_after: 2m
+  restart_grace: 45s
+  backoff_initial: 1s
+  backoff_max: 1s
+  backoff_reset: 30m
+  max_recreates: 1
+  window: 2h
 docker:
   host: tcp://docker:2375
   network: ci
@@ -102,11 +128,15 @@ server:
 log:
   level: debug
   format: json
+  file: /var/log/k8sinpod/k8sinpodd.log
+  max_size: 512KiB
+  max_files: 1000
 )");
   CHECK(c.cluster.name == "ci-1");
   CHECK(c.cluster.kind_config == "/etc/k8sinpod/kind.yaml");
   CHECK(c.cluster.image == "kindest/node:v1.29.2");
   CHECK(c.cluster.create_timeout == 15min);
+  CHECK(c.cluster.delete_on_shutdown);
   CHECK(c.kubeconfig.path == "/out/kubeconfig");
   CHECK(c.kubeconfig.copies == std::vector<std::string>{"/a/kubeconfig", "/b/kubeconfig"});
   CHECK(c.health.interval == 10s);
@@ -121,6 +151,37 @@ log:
   CHECK(c.server.port == 0);
   CHECK(c.log.level == LogLevel::debug);
   CHECK(c.log.format == LogFormat::json);
+  CHECK(c.log.file == "/var/log/k8sinpod/k8sinpodd.log");
+  CHECK(c.log.max_size == 512 * 1024);
+  CHECK(c.log.max_files == 1000);
+  CHECK(c.remediation.on_ip_change == RemediationConfig::OnIpChange::recreate);
+  CHECK(c.remediation.recreate_after == 2min);
+  CHECK(c.remediation.restart_grace == 45s);
+  CHECK(c.remediation.backoff_initial == 1s);
+  CHECK(c.remediation.backoff_max == 1s);  // equal to backoff_initial is allowed
+  CHECK(c.remediation.backoff_reset == 30min);
+  CHECK(c.remediation.max_recreates == 1);
+  CHECK(c.remediation.window == 2h);
+}
+
+TEST_CASE("new keys: edge values and spellings that are accepted") {
+  CHECK_FALSE(parsed("cluster:\n  delete_on_shutdown: false\n").cluster.delete_on_shutdown);
+  CHECK(parsed("cluster:\n  delete_on_shutdown: \"true\"\n").cluster.delete_on_shutdown);
+  CHECK(parsed("log:\n  file: \"\"\n").log.file.empty());
+  CHECK(parsed("log:\n  max_size: 1\n").log.max_size == 1);
+  CHECK(parsed("log:\n  max_size: 4096B\n").log.max_size == 4096);
+  CHECK(parsed("log:\n  max_size: 10MiB\n").log.max_size == 10 * 1024 * 1024);
+  CHECK(parsed("log:\n  max_size: 1GiB\n").log.max_size == 1024 * 1024 * 1024);
+  CHECK(parsed("log:\n  max_size: 16GiB\n").log.max_size == std::uint64_t{16} << 30);
+  CHECK(parsed("log:\n  max_files: 1\n").log.max_files == 1);
+  CHECK(parsed("remediation:\n  on_ip_change: repatch\n").remediation.on_ip_change ==
+        RemediationConfig::OnIpChange::repatch);
+  CHECK(parsed("remediation:\n  backoff_initial: 5m\n").remediation.backoff_initial == 5min);
+  CHECK(parsed("remediation:\n  backoff_max: 10s\n").remediation.backoff_max == 10s);
+  CHECK(parsed("remediation:\n  max_recreates: +3\n").remediation.max_recreates == 3);
+  CHECK(parsed("remediation:\n  window: 1ms\n").remediation.window == 1ms);
+  CHECK(to_string(RemediationConfig::OnIpChange::repatch) == "repatch");
+  CHECK(to_string(RemediationConfig::OnIpChange::recreate) == "recreate");
 }
 
 TEST_CASE("valid edge values are accepted") {
@@ -256,6 +317,91 @@ TEST_CASE("each invalid value is reported at its position") {
        "k8sinpod.yaml:2:10: log.level: \"verbose\" is not one of trace, debug, info, warn, error"},
       {"log:\n  format: logfmt\n",
        "k8sinpod.yaml:2:11: log.format: \"logfmt\" is not one of text, json"},
+      // cluster.delete_on_shutdown: true or false only
+      {"cluster:\n  delete_on_shutdown: yes\n",
+       "k8sinpod.yaml:2:23: cluster.delete_on_shutdown: \"yes\" is not a boolean: use true or "
+       "false"},
+      {"cluster:\n  delete_on_shutdown: on\n",
+       "k8sinpod.yaml:2:23: cluster.delete_on_shutdown: \"on\" is not a boolean: use true or "
+       "false"},
+      {"cluster:\n  delete_on_shutdown: True\n",
+       "k8sinpod.yaml:2:23: cluster.delete_on_shutdown: \"True\" is not a boolean: use true or "
+       "false"},
+      {"cluster:\n  delete_on_shutdown: 1\n",
+       "k8sinpod.yaml:2:23: cluster.delete_on_shutdown: \"1\" is not a boolean: use true or false"},
+      {"cluster:\n  delete_on_shutdown: ''\n",
+       "k8sinpod.yaml:2:23: cluster.delete_on_shutdown: \"\" is not a boolean: use true or false"},
+      // log.file, log.max_size, log.max_files
+      {"log:\n  file: k8sinpodd.log\n",
+       "k8sinpod.yaml:2:9: log.file: \"k8sinpodd.log\": it is not an absolute path"},
+      {"log:\n  file: /var/log/\n",
+       "k8sinpod.yaml:2:9: log.file: \"/var/log/\": it names a directory, not a file"},
+      {"log:\n  max_size: 10MB\n",
+       "k8sinpod.yaml:2:13: log.max_size: \"10MB\" is not a valid size: unknown unit \"MB\"; use "
+       "B, KiB, MiB or GiB (powers of 1024)"},
+      {"log:\n  max_size: 10M\n",
+       "k8sinpod.yaml:2:13: log.max_size: \"10M\" is not a valid size: unknown unit \"M\"; use B, "
+       "KiB, MiB or GiB (powers of 1024)"},
+      {"log:\n  max_size: 1.5MiB\n",
+       "k8sinpod.yaml:2:13: log.max_size: \"1.5MiB\" is not a valid size: fractions are not "
+       "allowed, expected a whole number of bytes with an optional unit B, KiB, MiB or GiB, e.g. "
+       "10MiB"},
+      {"log:\n  max_size: -1MiB\n",
+       "k8sinpod.yaml:2:13: log.max_size: \"-1MiB\" is not a valid size: must not be negative"},
+      {"log:\n  max_size: 10 MiB\n",
+       "k8sinpod.yaml:2:13: log.max_size: \"10 MiB\" is not a valid size: expected a whole number "
+       "of bytes with an optional unit B, KiB, MiB or GiB, e.g. 10MiB"},
+      {"log:\n  max_size: big\n",
+       "k8sinpod.yaml:2:13: log.max_size: \"big\" is not a valid size: expected a whole number of "
+       "bytes with an optional unit B, KiB, MiB or GiB, e.g. 10MiB"},
+      {"log:\n  max_size: 0MiB\n",
+       "k8sinpod.yaml:2:13: log.max_size: must be greater than 0, got \"0MiB\""},
+      {"log:\n  max_size: 18446744073709551615KiB\n",
+       "k8sinpod.yaml:2:13: log.max_size: \"18446744073709551615KiB\" is not a valid size: too "
+       "large"},
+      {"log:\n  max_files: 0\n", "k8sinpod.yaml:2:14: log.max_files: must be at least 1, got 0"},
+      {"log:\n  max_files: 1001\n",
+       "k8sinpod.yaml:2:14: log.max_files: must be at most 1000, got 1001"},
+      {"log:\n  max_files: five\n",
+       "k8sinpod.yaml:2:14: log.max_files: \"five\" is not an integer"},
+      // remediation
+      {"remediation:\n  on_ip_change: ignore\n",
+       "k8sinpod.yaml:2:17: remediation.on_ip_change: \"ignore\" is not one of repatch, recreate"},
+      {"remediation:\n  recreate_after: 0s\n",
+       "k8sinpod.yaml:2:19: remediation.recreate_after: must be greater than 0, got \"0s\""},
+      {"remediation:\n  restart_grace: 30\n",
+       "k8sinpod.yaml:2:18: remediation.restart_grace: \"30\" is not a valid duration: missing "
+       "unit, e.g. 30s"},
+      {"remediation:\n  backoff_initial: 0\n",
+       "k8sinpod.yaml:2:20: remediation.backoff_initial: must be greater than 0, got \"0\""},
+      {"remediation:\n  backoff_max: -5m\n",
+       "k8sinpod.yaml:2:16: remediation.backoff_max: \"-5m\" is not a valid duration: must not be "
+       "negative"},
+      {"remediation:\n  backoff_reset: 0ms\n",
+       "k8sinpod.yaml:2:18: remediation.backoff_reset: must be greater than 0, got \"0ms\""},
+      {"remediation:\n  window: 1 hour\n",
+       "k8sinpod.yaml:2:11: remediation.window: \"1 hour\" is not a valid duration: expected a "
+       "number and unit such as 500ms, 5s, 10m or 1h30m, in whole milliseconds"},
+      {"remediation:\n  window: 0s\n",
+       "k8sinpod.yaml:2:11: remediation.window: must be greater than 0, got \"0s\""},
+      {"remediation:\n  max_recreates: 0\n",
+       "k8sinpod.yaml:2:18: remediation.max_recreates: must be at least 1, got 0"},
+      {"remediation:\n  max_recreates: 2.5\n",
+       "k8sinpod.yaml:2:18: remediation.max_recreates: \"2.5\" is not an integer"},
+      {"remediation:\n  max_recreates: 99999999999\n",
+       "k8sinpod.yaml:2:18: remediation.max_recreates: \"99999999999\" is out of range"},
+      {"remediation:\n  backoff_initial: 10m\n  backoff_max: 1m\n",
+       "k8sinpod.yaml:2:20: remediation.backoff_initial: 10m0s must not exceed "
+       "remediation.backoff_max (1m0s)"},
+      {"remediation:\n  backoff_initial: 10m\n",  // above the default backoff_max (5m)
+       "k8sinpod.yaml:2:20: remediation.backoff_initial: 10m0s must not exceed "
+       "remediation.backoff_max (5m0s)"},
+      {"remediation:\n  backoff_max: 5s\n",  // below the default backoff_initial (10s)
+       "k8sinpod.yaml:2:16: remediation.backoff_initial: 10s must not exceed "
+       "remediation.backoff_max (5s)"},
+      {"remediation:\n  backoff_initial: 1x\n  backoff_max: 1s\n",  // only the bad value
+       "k8sinpod.yaml:2:20: remediation.backoff_initial: \"1x\" is not a valid duration: "
+       "expected a number and unit such as 500ms, 5s, 10m or 1h30m, in whole milliseconds"},
   };
   for (const Row& row : rows) {
     CAPTURE(row.yaml);
@@ -286,6 +432,19 @@ TEST_CASE("a value of the wrong kind is reported at the value") {
       {"docker:\n  host:\n    unix: /x\n",
        "k8sinpod.yaml:3:5: docker.host: expected a string, got a map"},
       {"cluster:\n  [a]: b\n", "k8sinpod.yaml:2:3: cluster: keys must be strings, got a list"},
+      {"cluster:\n  delete_on_shutdown: [true]\n",
+       "k8sinpod.yaml:2:23: cluster.delete_on_shutdown: expected true or false, got a list"},
+      {"log:\n  max_size: {MiB: 10}\n",
+       "k8sinpod.yaml:2:13: log.max_size: expected a size, got a map"},
+      {"log:\n  file: [/a]\n", "k8sinpod.yaml:2:9: log.file: expected a string, got a list"},
+      {"log:\n  max_files: [5]\n",
+       "k8sinpod.yaml:2:14: log.max_files: expected an integer, got a list"},
+      {"remediation: on\n",
+       "k8sinpod.yaml:1:14: remediation: expected a map, got the scalar \"on\""},
+      {"remediation:\n  window: [1h]\n",
+       "k8sinpod.yaml:2:11: remediation.window: expected a duration, got a list"},
+      {"remediation:\n  max_recreates: {n: 1}\n",
+       "k8sinpod.yaml:2:18: remediation.max_recreates: expected an integer, got a map"},
   };
   for (const Row& row : rows) {
     CAPTURE(row.yaml);
@@ -303,6 +462,49 @@ TEST_CASE("an unknown key is an error that suggests the closest known key") {
   // Distance 3 or more: no suggestion.
   CHECK(only_error("metrics:\n  port: 1\n") == "k8sinpod.yaml:1:1: unknown key \"metrics\"");
   CHECK(only_error("log:\n  colour: true\n") == "k8sinpod.yaml:2:3: log: unknown key \"colour\"");
+  CHECK(only_error("remediaton: {}\n") ==
+        "k8sinpod.yaml:1:1: unknown key \"remediaton\"; did you mean \"remediation\"?");
+  CHECK(only_error("remediation:\n  max_recreate: 3\n") ==
+        "k8sinpod.yaml:2:3: remediation: unknown key \"max_recreate\"; did you mean "
+        "\"max_recreates\"?");
+  CHECK(only_error("log:\n  maxsize: 1MiB\n") ==
+        "k8sinpod.yaml:2:3: log: unknown key \"maxsize\"; did you mean \"max_size\"?");
+  CHECK(only_error("cluster:\n  delete_on_shutdwn: true\n") ==
+        "k8sinpod.yaml:2:3: cluster: unknown key \"delete_on_shutdwn\"; did you mean "
+        "\"delete_on_shutdown\"?");
+}
+
+TEST_CASE("known_keys lists every key in the order of the example file") {
+  const std::vector<std::string> expected = {
+      "cluster.name",
+      "cluster.kind_config",
+      "cluster.image",
+      "cluster.create_timeout",
+      "cluster.delete_on_shutdown",
+      "kubeconfig.path",
+      "kubeconfig.copies",
+      "health.interval",
+      "health.timeout",
+      "health.failure_threshold",
+      "remediation.on_ip_change",
+      "remediation.recreate_after",
+      "remediation.restart_grace",
+      "remediation.backoff_initial",
+      "remediation.backoff_max",
+      "remediation.backoff_reset",
+      "remediation.max_recreates",
+      "remediation.window",
+      "docker.host",
+      "docker.network",
+      "tools.kind",
+      "server.listen",
+      "log.level",
+      "log.format",
+      "log.file",
+      "log.max_size",
+      "log.max_files",
+  };
+  CHECK(known_keys() == expected);
 }
 
 TEST_CASE("a duplicate key is an error") {
@@ -420,6 +622,26 @@ TEST_CASE("the example config/k8sinpod.yaml loads and spells out exactly the def
   CHECK(*result.config == Config{});
 }
 
+TEST_CASE("the example config/k8sinpod.yaml spells out every key") {
+  std::ifstream in(std::string(K8SINPOD_SOURCE_DIR) + "/config/k8sinpod.yaml");
+  REQUIRE(in.good());
+  // The example's layout: a section at column 1, its keys indented by two spaces.
+  std::vector<std::string> keys;
+  std::string section;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.front() == '#') continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    if (line.front() != ' ') {
+      section = line.substr(0, colon);
+    } else if (line.starts_with("  ") && line[2] != ' ' && line[2] != '#') {
+      keys.push_back(section + "." + line.substr(2, colon - 2));
+    }
+  }
+  CHECK(keys == known_keys());
+}
+
 TEST_CASE("Config equality sees a change in any section") {
   Config a;
   Config b;
@@ -428,5 +650,14 @@ TEST_CASE("Config equality sees a change in any section") {
   CHECK_FALSE(a == b);
   b = a;
   b.kubeconfig.copies.push_back("/x");
+  CHECK_FALSE(a == b);
+  b = a;
+  b.remediation.max_recreates = 2;
+  CHECK_FALSE(a == b);
+  b = a;
+  b.log.max_size = 1;
+  CHECK_FALSE(a == b);
+  b = a;
+  b.cluster.delete_on_shutdown = true;
   CHECK_FALSE(a == b);
 }

@@ -125,19 +125,25 @@ TEST_CASE("create refused with already-exist deletes once, then backs off") {
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::retry, 10s}});
 }
 
-TEST_CASE("kind failures back off exponentially up to the cap and retry from discovery") {
+TEST_CASE("kind failures back off exponentially up to the cap, cleaning up before each retry") {
   Driver d;
-  d.feed(Started{});
+  d.p.max_recreates = 100;  // the crash-loop guard has its own test
+  d.feed(Started{}).feed(ClustersListed{true, false, ""});
   std::vector<Duration> delays;
   for (int i = 0; i < 7; ++i) {
-    d.feed(ClustersListed{true, false, ""}).feed(ClusterCreated{false, false, "boom", 1s});
+    REQUIRE(d.s.phase == Phase::creating);
+    d.feed(ClusterCreated{false, false, "boom", 1s});
     REQUIRE(d.s.phase == Phase::backoff);
     CHECK(d.s.last_error == "boom");
+    CHECK(d.s.needs_cleanup);
     REQUIRE(d.last.size() == 1);
     delays.push_back(std::get<ArmTimer>(d.last[0]).after);
+    // kind may have left nodes behind: the retry deletes before it creates.
     d.feed(TimerFired{TimerId::retry});
-    CHECK(d.s.phase == Phase::discovering);
-    CHECK(d.last == std::vector<Command>{ListClusters{}});
+    CHECK(d.s.phase == Phase::deleting);
+    CHECK(d.last == std::vector<Command>{DeleteCluster{}});
+    d.feed(ClusterDeleted{true, ""});
+    CHECK(d.last == std::vector<Command>{CreateCluster{}});
   }
   CHECK(delays == std::vector<Duration>{10s, 20s, 40s, 80s, 160s, 300s, 300s});
   CHECK(d.s.counters.creations_failed == 7);
@@ -172,11 +178,13 @@ TEST_CASE("docker failure during discovery backs off and fails the docker check"
   CHECK_FALSE(readiness_checks(d.s, d.p)[0].ok);
 }
 
-TEST_CASE("probe tick re-inspects, then probes the same address") {
+TEST_CASE("probe tick re-inspects, verifies the kubeconfig, then probes the same address") {
   auto d = ready_at("172.18.0.2");
   d.feed(TimerFired{TimerId::probe});
   CHECK(d.last == std::vector<Command>{InspectControlPlane{}});
   d.feed(running_at("172.18.0.2"));
+  CHECK(d.last == std::vector<Command>{CheckKubeconfig{}});
+  d.feed(KubeconfigChecked{true, RepairReason::missing, ""});
   CHECK(d.last == std::vector<Command>{Probe{"172.18.0.2"}});
 }
 
@@ -219,9 +227,9 @@ TEST_CASE("a stopped control plane is never probed at its stale address") {
   CHECK(d.s.control_plane_ip.empty());
   CHECK(d.s.phase == Phase::unready);
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 5s}});
-  // It comes back on the same address: no rewrite, no IP change counted, just a probe.
+  // It comes back on the same address: no rewrite, no IP change counted.
   d.feed(TimerFired{TimerId::probe}).feed(running_at("172.18.0.2"));
-  CHECK(d.last == std::vector<Command>{Probe{"172.18.0.2"}});
+  CHECK(d.last == std::vector<Command>{CheckKubeconfig{}});
   CHECK(d.s.counters.control_plane_ip_changes == 0);
 }
 
@@ -273,11 +281,12 @@ TEST_CASE("results that do not belong to the phase are ignored") {
 TEST_CASE("readiness checks name what is missing") {
   Driver d;
   auto checks = readiness_checks(d.s, d.p);
-  REQUIRE(checks.size() == 4);
+  REQUIRE(checks.size() == 5);
   CHECK(std::string(checks[0].name) == "docker");
   CHECK(std::string(checks[1].name) == "cluster");
   CHECK(std::string(checks[2].name) == "kubeconfig");
   CHECK(std::string(checks[3].name) == "apiserver");
+  CHECK(std::string(checks[4].name) == "crashloop");
   CHECK(checks[0].ok);
   CHECK_FALSE(checks[1].ok);
   CHECK(checks[1].reason == "cluster phase is starting");
@@ -306,4 +315,225 @@ TEST_CASE("backoff jitter is bounded and reproducible from the seed") {
     any_differs = any_differs || backoff_delay(attempt, p) != backoff_delay(attempt, other);
   }
   CHECK(any_differs);
+}
+
+// ---- self-healing ----
+
+TEST_CASE("a Docker event starts a check at once; during a check it queues exactly one more") {
+  auto d = ready_at("172.18.0.2");  // idle: the probe timer is armed
+  d.feed(DockerEventSeen{"container die"});
+  CHECK(d.last == std::vector<Command>{InspectControlPlane{}});
+  CHECK(d.s.cycle_active);
+  d.feed(DockerEventSeen{"network disconnect"}).feed(DockerEventSeen{"network connect"});
+  CHECK(d.last.empty());
+  CHECK(d.s.recheck_pending);
+  CHECK(d.s.counters.docker_events == 3);
+  d.feed(running_at("172.18.0.2")).feed(KubeconfigChecked{true, RepairReason::missing, ""});
+  d.feed(ProbeFinished{true, "172.18.0.2", "", 2ms});
+  // The queued re-check runs instead of arming the timer.
+  CHECK(d.last == std::vector<Command>{InspectControlPlane{}});
+  CHECK_FALSE(d.s.recheck_pending);
+  d.feed(running_at("172.18.0.2")).feed(KubeconfigChecked{true, RepairReason::missing, ""});
+  d.feed(ProbeFinished{true, "172.18.0.2", "", 2ms});
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 5s}});
+}
+
+TEST_CASE("a reconnected event stream re-checks everything") {
+  auto d = ready_at("172.18.0.2");
+  d.feed(DockerStreamConnected{});
+  CHECK(d.last == std::vector<Command>{InspectControlPlane{}});
+}
+
+TEST_CASE("an IP change is re-patched and the repair time measured from detection to ready") {
+  auto d = ready_at("172.18.0.2");
+  d.feed(DockerEventSeen{"network connect"}, kT0).feed(running_at("172.18.0.9"), kT0 + 2ms);
+  CHECK(d.last == std::vector<Command>{WriteKubeconfig{"172.18.0.9"}});
+  d.feed(KubeconfigWritten{true, "172.18.0.9", ""}, kT0 + 5ms);
+  CHECK(d.s.phase == Phase::unready);  // not ready until the new address answers a probe
+  d.feed(ProbeFinished{true, "172.18.0.9", "", 3ms}, kT0 + 9ms);
+  CHECK(d.s.phase == Phase::ready);
+  CHECK(d.s.last_repair_duration == 7ms);  // from the inspect that saw it to ready
+  CHECK_FALSE(d.s.repair_started.has_value());
+  CHECK(d.s.counters.recreations[0] == 0);
+}
+
+TEST_CASE("remediation.on_ip_change: recreate deletes and recreates instead of re-patching") {
+  auto d = ready_at("172.18.0.2");
+  d.p.recreate_on_ip_change = true;
+  d.feed(TimerFired{TimerId::probe}).feed(running_at("172.18.0.9"));
+  CHECK(d.s.phase == Phase::deleting);
+  CHECK(d.last == std::vector<Command>{DeleteCluster{}});
+  CHECK(d.s.counters.recreations[static_cast<int>(RecreateReason::ip_change)] == 1);
+  d.feed(ClusterDeleted{true, ""});
+  CHECK(d.last == std::vector<Command>{CreateCluster{}});
+  d.feed(ClusterCreated{true, false, "", 1s});
+  CHECK(d.s.kubeconfig_ip.empty());  // a new cluster: nothing of the old one is trusted
+  CHECK(d.last == std::vector<Command>{InspectControlPlane{}});
+}
+
+TEST_CASE("a damaged kubeconfig is restored and counted by reason") {
+  auto d = ready_at("172.18.0.2");
+  d.feed(TimerFired{TimerId::probe}).feed(running_at("172.18.0.2"));
+  d.feed(KubeconfigChecked{false, RepairReason::modified, "server is https://127.0.0.1:40000"});
+  CHECK(d.last == std::vector<Command>{WriteKubeconfig{"172.18.0.2"}});
+  CHECK(d.s.counters.kubeconfig_repairs[static_cast<int>(RepairReason::modified)] == 1);
+  d.feed(TimerFired{TimerId::probe});  // a stray tick during the repair starts nothing
+  CHECK(d.last.empty());
+  d.feed(KubeconfigWritten{true, "172.18.0.2", ""});
+  CHECK(d.last == std::vector<Command>{Probe{"172.18.0.2"}});
+}
+
+TEST_CASE("unhealthy past the threshold is recreated only after recreate_after") {
+  auto d = ready_at("172.18.0.2");
+  d.p.recreate_after = 60s;
+  auto fail_probe = [&](TimePoint at) {
+    d.feed(TimerFired{TimerId::probe}, at).feed(running_at("172.18.0.2"), at);
+    d.feed(KubeconfigChecked{true, RepairReason::missing, ""}, at);
+    d.feed(ProbeFinished{false, "172.18.0.2", "x509: certificate is valid for 172.18.0.2", 1ms},
+           at);
+  };
+  fail_probe(kT0);
+  fail_probe(kT0 + 5s);
+  CHECK(d.s.phase == Phase::ready);  // below failure_threshold (3)
+  fail_probe(kT0 + 10s);
+  CHECK(d.s.phase == Phase::unready);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 5s}});
+  // recreate_after counts from the moment the threshold was reached (kT0 + 10s).
+  fail_probe(kT0 + 69s);
+  CHECK(d.s.phase == Phase::unready);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 5s}});
+  fail_probe(kT0 + 70s);
+  CHECK(d.s.phase == Phase::deleting);
+  CHECK(d.last == std::vector<Command>{DeleteCluster{}});
+  CHECK(d.s.counters.recreations[static_cast<int>(RecreateReason::unhealthy)] == 1);
+}
+
+TEST_CASE("a control plane that is gone is given restart_grace before it is recreated") {
+  auto d = ready_at("172.18.0.2");
+  d.p.restart_grace = 30s;
+  ControlPlaneInspected gone;
+  gone.ok = true;
+  d.feed(DockerEventSeen{"container destroy"}, kT0).feed(gone, kT0);
+  CHECK(d.s.phase == Phase::unready);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 100ms}});  // looks again soon
+  d.feed(TimerFired{TimerId::probe}, kT0 + 29s).feed(gone, kT0 + 29s);
+  CHECK(d.s.phase == Phase::unready);
+  d.feed(TimerFired{TimerId::probe}, kT0 + 30s).feed(gone, kT0 + 30s);
+  CHECK(d.s.phase == Phase::deleting);
+  CHECK(d.s.counters.recreations[static_cast<int>(RecreateReason::control_plane_gone)] == 1);
+}
+
+TEST_CASE("a control plane back within the grace period is kept") {
+  auto d = ready_at("172.18.0.2");
+  ControlPlaneInspected stopped;
+  stopped.ok = true;
+  stopped.found = true;
+  d.feed(DockerEventSeen{"container stop"}, kT0).feed(stopped, kT0);
+  d.feed(DockerEventSeen{"container start"}, kT0 + 3s).feed(running_at("172.18.0.4"), kT0 + 3s);
+  CHECK(d.last == std::vector<Command>{WriteKubeconfig{"172.18.0.4"}});
+  CHECK_FALSE(d.s.control_plane_down_since.has_value());
+  for (auto n : d.s.counters.recreations) CHECK(n == 0);
+}
+
+TEST_CASE("the crash-loop guard stops creating after max_recreates within the window") {
+  Driver d;
+  d.p.max_recreates = 3;
+  d.p.window = 1h;
+  d.feed(Started{}, kT0).feed(ClustersListed{true, false, ""}, kT0);
+  TimePoint t = kT0;
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(d.s.phase == Phase::creating);
+    d.feed(ClusterCreated{false, false, "boom", 1s}, t);
+    t += 1min;
+    d.feed(TimerFired{TimerId::retry}, t).feed(ClusterDeleted{true, ""}, t);
+  }
+  // The 4th attempt within the hour is refused.
+  CHECK(d.s.phase == Phase::guarded);
+  CHECK(d.s.creations.size() == 3);
+  REQUIRE(d.last.size() == 1);
+  // Re-evaluated when the oldest creation leaves the window: kT0 + 1h.
+  CHECK(d.last[0] == Command{ArmTimer{TimerId::guard, 1h - 3min}});
+  const auto checks = readiness_checks(d.s, d.p);
+  CHECK_FALSE(checks[4].ok);
+  CHECK(checks[4].reason.find("3 cluster creations within 3600s") != std::string::npos);
+  CHECK_FALSE(is_ready(d.s, d.p));
+  d.feed(TimerFired{TimerId::retry}, t);  // no other timer moves it
+  CHECK(d.s.phase == Phase::guarded);
+  d.feed(TimerFired{TimerId::guard}, kT0 + 1h);
+  CHECK(d.s.phase == Phase::discovering);
+  CHECK(d.last == std::vector<Command>{ListClusters{}});
+  CHECK(d.s.creations.size() == 2);
+}
+
+TEST_CASE("the guard also stops a recreate before it deletes anything") {
+  auto d = ready_at("172.18.0.2");
+  d.p.max_recreates = 1;  // the creation in ready_at used the only slot
+  d.p.recreate_on_ip_change = true;
+  d.feed(TimerFired{TimerId::probe}).feed(running_at("172.18.0.9"));
+  CHECK(d.s.phase == Phase::guarded);
+  for (const auto& c : d.last) CHECK_FALSE(std::holds_alternative<DeleteCluster>(c));
+}
+
+TEST_CASE("the backoff is forgotten after backoff_reset of continuous readiness") {
+  Driver d;
+  d.p.backoff_reset = 10min;
+  d.feed(Started{}, kT0).feed(ClustersListed{true, false, ""}, kT0);
+  d.feed(ClusterCreated{false, false, "boom", 1s}, kT0);
+  d.feed(TimerFired{TimerId::retry}, kT0).feed(ClusterDeleted{true, ""}, kT0);
+  d.feed(ClusterCreated{true, false, "", 1s}, kT0).feed(running_at("172.18.0.2"), kT0);
+  d.feed(KubeconfigWritten{true, "172.18.0.2", ""}, kT0);
+  d.feed(ProbeFinished{true, "172.18.0.2", "", 1ms}, kT0);
+  CHECK(d.s.failed_attempts == 1);
+  auto tick = [&](TimePoint at) {
+    d.feed(TimerFired{TimerId::probe}, at).feed(running_at("172.18.0.2"), at);
+    d.feed(KubeconfigChecked{true, RepairReason::missing, ""}, at);
+    d.feed(ProbeFinished{true, "172.18.0.2", "", 1ms}, at);
+  };
+  tick(kT0 + 9min);
+  CHECK(d.s.failed_attempts == 1);
+  tick(kT0 + 10min);
+  CHECK(d.s.failed_attempts == 0);
+}
+
+TEST_CASE("a config reload lifts the crash-loop guard and re-arms the probe timer") {
+  Driver d;
+  d.p.max_recreates = 1;
+  d.feed(Started{})
+      .feed(ClustersListed{true, false, ""})
+      .feed(ClusterCreated{false, false, "x", 1s});
+  d.feed(TimerFired{TimerId::retry}).feed(ClusterDeleted{true, ""});
+  REQUIRE(d.s.phase == Phase::guarded);
+  d.feed(ConfigReloaded{});
+  CHECK(d.s.phase == Phase::discovering);
+  CHECK(d.s.creations.empty());
+  CHECK(d.last == std::vector<Command>{ListClusters{}});
+
+  auto r = ready_at("172.18.0.2");
+  r.p.probe_interval = 2s;
+  r.feed(ConfigReloaded{});
+  CHECK(r.last == std::vector<Command>{ArmTimer{TimerId::probe, 2s}});
+  r.feed(TimerFired{TimerId::probe}).feed(ConfigReloaded{});  // mid-cycle: nothing to re-arm
+  CHECK(r.last.empty());
+}
+
+TEST_CASE("after a Docker event, a cluster that is not ready is re-checked soon, doubling") {
+  auto d = ready_at("172.18.0.2");
+  ControlPlaneInspected stopped;
+  stopped.ok = true;
+  stopped.found = true;
+  d.feed(DockerEventSeen{"container die"}).feed(stopped);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 100ms}});
+  std::vector<Duration> delays;
+  for (int i = 0; i < 6; ++i) {
+    d.feed(TimerFired{TimerId::probe}).feed(stopped);
+    delays.push_back(std::get<ArmTimer>(d.last.at(0)).after);
+  }
+  // 200, 400, 800, 1600, 3200 ms, then back to the 5 s interval.
+  CHECK(delays == std::vector<Duration>{200ms, 400ms, 800ms, 1600ms, 3200ms, 5s});
+  // Ready again: the normal interval, and the next event starts from 100 ms again.
+  d.feed(TimerFired{TimerId::probe}).feed(running_at("172.18.0.2"));
+  d.feed(KubeconfigChecked{true, RepairReason::missing, ""});
+  d.feed(ProbeFinished{true, "172.18.0.2", "", 1ms});
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 5s}});
+  CHECK(d.s.quick_recheck == Duration{0});
 }

@@ -25,6 +25,7 @@ core::State ready_state() {
   s.kubeconfig_ok = true;
   s.last_probe = core::ProbeRecord{true, kProbeAt, 42ms, ""};
   s.last_probe_success = kProbeAt;
+  s.last_probe_success_ip = "172.18.0.2";
   s.counters = {10, 2, 1, 0, 3, 1, 1};
   return s;
 }
@@ -92,14 +93,16 @@ TEST_CASE("/readyz is 200 ok when every check passes") {
   const auto v = f.get("/readyz?verbose");
   CHECK(v.status == 200);
   CHECK(v.body ==
-        "[+]docker ok\n[+]cluster ok\n[+]kubeconfig ok\n[+]apiserver ok\nreadyz check passed\n");
+        "[+]docker ok\n[+]cluster ok\n[+]kubeconfig ok\n[+]apiserver ok\n[+]crashloop ok\nreadyz "
+        "check passed\n");
 }
 
 TEST_CASE("/readyz failure is 503 and always verbose, reasons withheld") {
   Fixture f;
   f.state = apiserver_failing();
   const std::string expected =
-      "[+]docker ok\n[+]cluster ok\n[+]kubeconfig ok\n[-]apiserver failed: reason withheld\n"
+      "[+]docker ok\n[+]cluster ok\n[+]kubeconfig ok\n[-]apiserver failed: reason "
+      "withheld\n[+]crashloop ok\n"
       "readyz check failed\n";
   for (const char* target : {"/readyz", "/readyz?verbose"}) {
     CAPTURE(target);
@@ -117,9 +120,10 @@ TEST_CASE("/readyz?exclude drops checks from the verdict") {
   CHECK(r.status == 200);
   CHECK(r.body == "ok");
   r = f.get("/readyz?exclude=apiserver&verbose");
-  CHECK(r.body ==
-        "[+]docker ok\n[+]cluster ok\n[+]kubeconfig ok\n[+]apiserver excluded: ok\n"
-        "readyz check passed\n");
+  CHECK(
+      r.body ==
+      "[+]docker ok\n[+]cluster ok\n[+]kubeconfig ok\n[+]apiserver excluded: ok\n[+]crashloop ok\n"
+      "readyz check passed\n");
 
   // Excluding one failing check leaves the other failing one counted.
   f.state.docker_ok = false;
@@ -127,7 +131,7 @@ TEST_CASE("/readyz?exclude drops checks from the verdict") {
   CHECK(r.status == 503);
   CHECK(r.body ==
         "[-]docker failed: reason withheld\n[+]cluster ok\n[+]kubeconfig ok\n"
-        "[+]apiserver excluded: ok\nreadyz check failed\n");
+        "[+]apiserver excluded: ok\n[+]crashloop ok\nreadyz check failed\n");
   r = f.get("/readyz?exclude=apiserver&exclude=docker&verbose=1");
   CHECK(r.status == 200);
   CHECK(r.body.find("[+]docker excluded: ok\n") == 0);
@@ -137,10 +141,11 @@ TEST_CASE("/readyz?exclude with an unknown name warns like kube-apiserver") {
   Fixture f;
   const auto r = f.get("/readyz?verbose&exclude=zeta&exclude=alpha&exclude=docker");
   CHECK(r.status == 200);
-  CHECK(r.body ==
-        "[+]docker excluded: ok\n[+]cluster ok\n[+]kubeconfig ok\n[+]apiserver ok\n"
-        "warn: some health checks cannot be excluded: no matches for \"alpha\",\"zeta\"\n"
-        "readyz check passed\n");
+  CHECK(
+      r.body ==
+      "[+]docker excluded: ok\n[+]cluster ok\n[+]kubeconfig ok\n[+]apiserver ok\n[+]crashloop ok\n"
+      "warn: some health checks cannot be excluded: no matches for \"alpha\",\"zeta\"\n"
+      "readyz check passed\n");
 }
 
 TEST_CASE("/readyz/<check> answers one check") {
@@ -209,7 +214,7 @@ TEST_CASE("/status reports the state as JSON") {
   CHECK(o.at("last_probe_success").as_string() == "2023-11-14T22:13:20.250Z");
   CHECK(o.at("backoff_seconds").to_number<double>() == doctest::Approx(1.5));
   const auto& checks = o.at("checks").as_array();
-  REQUIRE(checks.size() == 4);
+  REQUIRE(checks.size() == 5);
   const char* names[] = {"docker", "cluster", "kubeconfig", "apiserver"};
   for (std::size_t i = 0; i < 4; ++i) {
     CAPTURE(i);

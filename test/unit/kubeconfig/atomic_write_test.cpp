@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -170,4 +171,22 @@ TEST_CASE("write_atomic rejects a path that names no file") {
   REQUIRE_FALSE(result.has_value());
   CHECK(result.error().message ==
         "kubeconfig: \"" + dir.path().string() + "/\" does not name a file");
+}
+
+TEST_CASE("read_file returns the content and the permission bits, and names a missing path") {
+  char dir[] = "/tmp/k8sinpod-read-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string path = std::string(dir) + "/kc";
+  REQUIRE(k8sinpod::kubeconfig::write_atomic(path, "apiVersion: v1\n", 0600).has_value());
+  auto got = k8sinpod::kubeconfig::read_file(path);
+  REQUIRE(got.has_value());
+  CHECK(got->content == "apiVersion: v1\n");
+  CHECK(got->mode == 0600);
+  ::chmod(path.c_str(), 0644);
+  CHECK(k8sinpod::kubeconfig::read_file(path)->mode == 0644);
+  ::unlink(path.c_str());
+  auto missing = k8sinpod::kubeconfig::read_file(path);
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().message == "\"" + path + "\": No such file or directory");
+  ::rmdir(dir);
 }

@@ -62,6 +62,7 @@ core::State ready_state() {
   s.kubeconfig_ip = "172.18.0.2";
   s.kubeconfig_ok = true;
   s.last_probe_success = core::TimePoint{} + 1700000000s;
+  s.last_probe_success_ip = "172.18.0.2";
   return s;
 }
 
@@ -174,9 +175,20 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
   metrics::Metrics m("0.1.0", "abc123");
   auto st = ready_state();
   st.counters = {4, 1, 1, 0, 2, 0, 1};
+  st.counters.recreations[static_cast<int>(core::RecreateReason::unhealthy)] = 2;
+  st.counters.kubeconfig_repairs[static_cast<int>(core::RepairReason::missing)] = 1;
+  st.last_repair_duration = 42ms;
   m.publish(st, core::Policy{});
   m.observe_probe(20ms);
   m.observe_create(100s);
+  m.count_docker_event("container", "die");
+  m.count_docker_event("container", "die");
+  m.count_docker_event("network", "connect");
+  m.reloaded(true, std::chrono::system_clock::time_point{} + 1700000000s);
+  m.reloaded(false, std::chrono::system_clock::time_point{} + 1700000100s);  // keeps the time
+  m.set_restart_pending(true);
+  m.set_orphans_reaped(5);
+  m.set_orphans_reaped(7);
 
   const std::vector<std::string> expected = {
       R"(# HELP k8sinpod_build_info Build information of k8sinpodd; the value is always 1.)",
@@ -195,6 +207,7 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
       R"(k8sinpod_cluster_phase{phase="ready"} 1)",
       R"(k8sinpod_cluster_phase{phase="unready"} 0)",
       R"(k8sinpod_cluster_phase{phase="backoff"} 0)",
+      R"(k8sinpod_cluster_phase{phase="guarded"} 0)",
       R"(k8sinpod_cluster_phase{phase="stopping"} 0)",
       R"(# HELP k8sinpod_probes_total API server readiness probes by result.)",
       R"(# TYPE k8sinpod_probes_total counter)",
@@ -255,6 +268,44 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
       R"(# HELP k8sinpod_docker_up Whether the last Docker API call succeeded (1) or not (0).)",
       R"(# TYPE k8sinpod_docker_up gauge)",
       R"(k8sinpod_docker_up 1)",
+      R"(# HELP k8sinpod_cluster_recreations_total Clusters deleted and created again, by the reason.)",
+      R"(# TYPE k8sinpod_cluster_recreations_total counter)",
+      R"(k8sinpod_cluster_recreations_total{reason="ip_change"} 0)",
+      R"(k8sinpod_cluster_recreations_total{reason="unhealthy"} 2)",
+      R"(k8sinpod_cluster_recreations_total{reason="control_plane_gone"} 0)",
+      R"(# HELP k8sinpod_kubeconfig_repairs_total Kubeconfig files restored after they were deleted or modified.)",
+      R"(# TYPE k8sinpod_kubeconfig_repairs_total counter)",
+      R"(k8sinpod_kubeconfig_repairs_total{reason="missing"} 1)",
+      R"(k8sinpod_kubeconfig_repairs_total{reason="modified"} 0)",
+      R"(# HELP k8sinpod_docker_events_total Docker events about the cluster's containers and network.)",
+      R"(# TYPE k8sinpod_docker_events_total counter)",
+      R"(k8sinpod_docker_events_total{action="die",type="container"} 2)",
+      R"(k8sinpod_docker_events_total{action="connect",type="network"} 1)",
+      R"(# HELP k8sinpod_remediation_backoff_seconds Current delay before retrying a failed step; 0 when none.)",
+      R"(# TYPE k8sinpod_remediation_backoff_seconds gauge)",
+      R"(k8sinpod_remediation_backoff_seconds 0)",
+      R"(# HELP k8sinpod_crashloop_guard_active 1 while the crash-loop guard stops cluster recreation.)",
+      R"(# TYPE k8sinpod_crashloop_guard_active gauge)",
+      R"(k8sinpod_crashloop_guard_active 0)",
+      R"(# HELP k8sinpod_last_repair_duration_seconds Time from detecting the last IP change or kubeconfig damage to ready again.)",
+      R"(# TYPE k8sinpod_last_repair_duration_seconds gauge)",
+      R"(k8sinpod_last_repair_duration_seconds 0.042)",
+      R"(# HELP k8sinpod_config_last_reload_successful Whether the last configuration reload succeeded (1) or not (0).)",
+      R"(# TYPE k8sinpod_config_last_reload_successful gauge)",
+      R"(k8sinpod_config_last_reload_successful 0)",
+      R"(# HELP k8sinpod_config_last_reload_success_timestamp_seconds Unix time of the last successful configuration load or reload.)",
+      R"(# TYPE k8sinpod_config_last_reload_success_timestamp_seconds gauge)",
+      R"(k8sinpod_config_last_reload_success_timestamp_seconds 1700000000)",
+      R"(# HELP k8sinpod_config_reloads_total Configuration reloads by result.)",
+      R"(# TYPE k8sinpod_config_reloads_total counter)",
+      R"(k8sinpod_config_reloads_total{result="success"} 1)",
+      R"(k8sinpod_config_reloads_total{result="failure"} 1)",
+      R"(# HELP k8sinpod_config_restart_pending 1 when changed keys wait for a restart of k8sinpodd.)",
+      R"(# TYPE k8sinpod_config_restart_pending gauge)",
+      R"(k8sinpod_config_restart_pending 1)",
+      R"(# HELP k8sinpod_orphans_reaped_total Orphaned processes reparented to k8sinpodd and reaped by it.)",
+      R"(# TYPE k8sinpod_orphans_reaped_total counter)",
+      R"(k8sinpod_orphans_reaped_total 7)",
   };
   const auto text = m.render();
   // The registry orders families by type and samples by hash: compare the lines as a set.
