@@ -6,6 +6,9 @@
 # stand-in API server (docs/testing.md). With a real kind and Docker, run the daemon directly:
 #   k8sinpodd --config config/k8sinpod.yaml
 # Needs root. K8SINPOD_DEMO_EXIT_WHEN_READY=1 exits 0 as soon as /readyz is 200 (used by CI).
+# K8SINPOD_DEMO_BUILD_DIR=DIR uses an existing build of the project (its daemon/k8sinpodd and
+# fake_apiserver) instead of building the `release` preset; K8SINPOD_DEMO_DIR moves the config
+# and kubeconfig from /tmp/k8sinpod-demo. CTest `system.demo` uses both, with the build under test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "test/demo.sh: needs root (netns, dockerd)" >&2; exit 1; }
@@ -13,13 +16,17 @@ bash test/deps.sh
 
 export K8SINPOD_SANDBOX_DIR=${K8SINPOD_SANDBOX_DIR:-/tmp/k8sinpod-demo-sb}
 export K8SINPOD_SANDBOX_NETNS=${K8SINPOD_SANDBOX_NETNS:-k8sinpod-demo}
-demo=/tmp/k8sinpod-demo
+demo=${K8SINPOD_DEMO_DIR:-/tmp/k8sinpod-demo}
 sandbox=test/sandbox/sandbox.sh
 
-cmake --preset release >/dev/null
-cmake --build --preset release
+build=${K8SINPOD_DEMO_BUILD_DIR:-}
+if [[ -z "$build" ]]; then
+  cmake --preset release >/dev/null
+  cmake --build --preset release
+  build=$PWD/build/release
+fi
 "$sandbox" up
-"$sandbox" exec test/fakes/node-image.sh "$PWD/build/release"
+"$sandbox" exec test/fakes/node-image.sh "$build"
 
 mkdir -p "$demo"
 cat >"$demo/config.yaml" <<YAML
@@ -52,7 +59,7 @@ cat <<EOF2
 EOF2
 
 if [[ "${K8SINPOD_DEMO_EXIT_WHEN_READY:-0}" == 1 ]]; then
-  "$sandbox" exec build/release/daemon/k8sinpodd --config "$demo/config.yaml" &
+  "$sandbox" exec "$build/daemon/k8sinpodd" --config "$demo/config.yaml" &
   daemon=$!
   for _ in $(seq 1 600); do
     if "$sandbox" exec curl -sf localhost:9090/readyz >/dev/null 2>&1 &&
@@ -67,4 +74,4 @@ if [[ "${K8SINPOD_DEMO_EXIT_WHEN_READY:-0}" == 1 ]]; then
   echo "== not ready within 5 minutes" >&2
   exit 1
 fi
-"$sandbox" exec build/release/daemon/k8sinpodd --config "$demo/config.yaml"
+"$sandbox" exec "$build/daemon/k8sinpodd" --config "$demo/config.yaml"

@@ -243,6 +243,10 @@ void App::log_transition(const core::State& before, const core::Event& event) {
       log_->error("recreating cluster \"{}\": {}", options_.config.cluster.name, state_.last_error);
     }
   }
+  if (const auto* c = std::get_if<core::ClusterCreated>(&event); c && c->ok && before.recreating) {
+    log_->info("cluster \"{}\" recreated ({}): kind create took {} ms",
+               options_.config.cluster.name, core::to_string(*before.recreating), c->took.count());
+  }
   if (before.repair_started && !state_.repair_started && state_.phase == core::Phase::ready) {
     log_->info("repaired ({}) in {} ms", state_.repair_what, state_.last_repair_duration.count());
   }
@@ -319,6 +323,7 @@ void App::execute(const core::Command& command) {
                   e.found = r->found;
                   e.running = r->running;
                   e.ip = r->ip;
+                  e.error = r->detail;  // why a running control plane has no address
                 } else {
                   e.error = r.error().message;
                 }

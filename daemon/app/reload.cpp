@@ -134,21 +134,26 @@ void App::reload(const char* source, bool forced) {
       log_->warn("sd_notify: {}", n.error().message);
     }
   };
-  if (auto n = notifier_.reloading(); !n) log_->warn("sd_notify: {}", n.error().message);
-
   std::ifstream in(path, std::ios::binary);
   std::stringstream buf;
   buf << in.rdbuf();
   if (!in) {
+    if (auto n = notifier_.reloading(); !n) log_->warn("sd_notify: {}", n.error().message);
     log_->error("config reload ({}): {}: cannot read; keeping the running config", source, path);
     return report(false);
   }
   const std::string text = buf.str();
   const auto hash = config::content_hash(text);
   if (!forced && hash == config_hash_) {
+    // Not a reload at all (a ConfigMap sync of the same bytes, a touched file): no metric,
+    // no RELOADING=1.
     log_->debug("config reload ({}): content unchanged, nothing to do", source);
-    return report(true);
+    return;
   }
+  if (auto n = notifier_.reloading(); !n) log_->warn("sd_notify: {}", n.error().message);
+  // The hash of what was read last, whatever the outcome: putting the running content back
+  // after a broken push is a change, and reports success again.
+  config_hash_ = hash;
   auto loaded = config::parse(text, path, env_value("DOCKER_HOST"));
   if (!loaded.config) {
     for (const auto& d : loaded.diagnostics) {
@@ -160,9 +165,9 @@ void App::reload(const char* source, bool forced) {
   const auto& old = options_.config;
   auto next = *loaded.config;
   const auto plan = config::diff(old, next);
-  config_hash_ = hash;
   if (!plan.any_change) {
     log_->info("config reload ({}): no change", source);
+    metrics_.set_restart_pending(false);
     return report(true);
   }
 
@@ -202,7 +207,7 @@ void App::reload(const char* source, bool forced) {
   options_.config = next;
   policy_ = policy_from(next, policy_.seed);
   log_->info("config reload ({}): applied {}", source,
-             plan.live.empty() ? std::string("(listener only)") : join(plan.live));
+             plan.live.empty() ? std::string("no live keys") : join(plan.live));
   report(ok);
   dispatch(core::ConfigReloaded{});
 }

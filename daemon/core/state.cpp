@@ -120,7 +120,7 @@ class Stepper {
           s_.cycle_active = true;
           return emit(WriteKubeconfig{e.ip});
         }
-        if (e.found && e.running) return back_off(no_address());
+        if (e.found && e.running) return back_off(no_address(e));
         // kind lists the cluster but its control plane is gone or stopped: start clean.
         s_.phase = Phase::deleting;
         return emit(DeleteCluster{});
@@ -315,7 +315,7 @@ class Stepper {
   void supervise(const ControlPlaneInspected& e) {
     s_.cycle_active = true;
     if (!s_.control_plane_running) {
-      s_.last_error = e.found && e.running ? no_address() : not_running(e.found);
+      s_.last_error = e.found && e.running ? no_address(e) : not_running(e.found);
       if (s_.phase == Phase::configuring && !s_.kubeconfig_ok) {
         s_.cycle_active = false;
         return back_off(s_.last_error);
@@ -427,7 +427,8 @@ class Stepper {
     }
   }
 
-  static std::string no_address() {
+  static std::string no_address(const ControlPlaneInspected& e) {
+    if (!e.error.empty()) return e.error;
     return "control-plane container has no IPv4 address on the configured network";
   }
   static std::string not_running(bool found) {

@@ -139,8 +139,8 @@ struct ClustersListed {
   bool docker_reachable = true;  // the shell pings Docker first; false: that ping failed
 };
 struct ControlPlaneInspected {
-  bool ok = false;  // false: the Docker API call failed
-  std::string error;
+  bool ok = false;       // false: the Docker API call failed
+  std::string error;     // why it failed; when ok: why a running control plane has no address
   bool found = false;    // a container with the control-plane labels exists
   bool running = false;  // and it is running
   std::string ip;        // its IPv4 address on the configured network; may be empty

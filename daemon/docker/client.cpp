@@ -84,7 +84,7 @@ asio::awaitable<Exchanged> round_trip(Stream& stream, const http::request<http::
 Client::Client(asio::any_io_executor executor, Endpoint endpoint, std::chrono::milliseconds timeout)
     : executor_(std::move(executor)), endpoint_(std::move(endpoint)), timeout_(timeout) {}
 
-asio::awaitable<Result<Client::Response>> Client::get(std::string target) {
+asio::awaitable<Result<Client::Response>> Client::get(std::string target, bool allow_not_found) {
   const std::string prefix = request_prefix(endpoint_, target);
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   const auto failed = [&](std::string_view phase, const error_code& ec) {
@@ -137,6 +137,7 @@ asio::awaitable<Result<Client::Response>> Client::get(std::string target) {
     co_return fail(prefix + lower_first(e.what()));
   }
   if (done.ec) co_return failed(done.phase, done.ec);
+  if (allow_not_found && done.status == 404) co_return Response{done.status, std::move(done.body)};
   if (done.status < 200 || done.status > 299) {
     co_return fail(prefix + std::to_string(done.status) + " " + error_text(done.body));
   }
@@ -181,23 +182,30 @@ asio::awaitable<Result<ControlPlane>> Client::control_plane(std::string cluster,
   auto selected = select_control_plane(*listed, cluster);
   if (!selected || !selected->found) co_return selected;
 
-  // The container may go between the list and the inspect: that is an error for this round
-  // (404 no such container), and the next round lists again.
-  auto info = co_await inspect(selected->id);
-  if (!info) co_return info.error();
+  // The container may go between the list and the inspect (404): it is gone, which is an
+  // answer about the cluster, not a Docker failure.
+  const std::string target = "/containers/" + selected->id + "/json";
+  auto response = co_await get(target, true);
+  if (!response) co_return response.error();
+  if (response->status == 404) co_return ControlPlane{};
+  auto info = parse_inspect(response->body);
+  if (!info) co_return fail(request_prefix(endpoint_, target) + info.error().message);
   ControlPlane cp = std::move(*selected);
   cp.running = info->running;
   if (!cp.running) co_return cp;
 
   const auto it = info->ipv4_by_network.find(network);
   if (it == info->ipv4_by_network.end() || it->second.empty()) {
+    // Running but not on our network (being reconnected, or docker.network is wrong): an
+    // answer with no address, and the detail for the log.
     std::string networks;
     for (const auto& [name, ip] : info->ipv4_by_network) {
       networks += (networks.empty() ? "" : ", ") + name + "=" + (ip.empty() ? "\"\"" : ip);
     }
-    co_return fail("docker: control plane " + excerpt(cp.name) + " of cluster " + excerpt(cluster) +
-                   ": running but no IPv4 address on network " + excerpt(network) +
-                   " (networks: " + (networks.empty() ? "none" : networks) + ")");
+    cp.detail = "control plane " + excerpt(cp.name) + " of cluster " + excerpt(cluster) +
+                " is running but has no IPv4 address on network " + excerpt(network) +
+                " (networks: " + (networks.empty() ? "none" : networks) + ")";
+    co_return cp;
   }
   cp.ip = it->second;
   co_return cp;

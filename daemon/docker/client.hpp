@@ -68,7 +68,8 @@ class Client {
     std::string body;
   };
   /// One GET of `target`; non-2xx is an error carrying Docker's message.
-  boost::asio::awaitable<Result<Response>> get(std::string target);
+  /// Non-2xx answers are errors, except 404 when `allow_not_found` (returned as a Response).
+  boost::asio::awaitable<Result<Response>> get(std::string target, bool allow_not_found = false);
 
   boost::asio::any_io_executor executor_;
   Endpoint endpoint_;

@@ -15,29 +15,9 @@ namespace json = boost::json;
 
 constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
 
-std::string_view type_name(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "bool";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_:
-      return "number";
-    case json::kind::string:
-      return "string";
-    case json::kind::array:
-      return "array";
-    case json::kind::object:
-      return "object";
-  }
-  return "unknown";
-}
-
 Error wrong_type(std::string_view where, std::string_view want, const json::value& got) {
   return fail("event " + std::string(where) + ": expected " + std::string(want) + ", got " +
-              std::string(type_name(got)));
+              std::string(json_type_name(got)));
 }
 
 // The member `key` of `o`; nullptr when absent or null.

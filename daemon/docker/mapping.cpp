@@ -49,29 +49,9 @@ std::string lower_first(std::string s) {
   return s;
 }
 
-std::string_view type_name(const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "bool";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_:
-      return "number";
-    case json::kind::string:
-      return "string";
-    case json::kind::array:
-      return "array";
-    case json::kind::object:
-      return "object";
-  }
-  return "unknown";
-}
-
 Error wrong_type(const std::string& where, std::string_view want, const json::value& got) {
   return fail("response " + where + ": expected " + std::string(want) + ", got " +
-              std::string(type_name(got)));
+              std::string(json_type_name(got)));
 }
 
 Result<json::value> parse_json(std::string_view text) {
@@ -200,6 +180,26 @@ Result<Endpoint> parse_tcp(std::string_view host, std::string_view rest) {
 }
 
 }  // namespace
+
+std::string_view json_type_name(const boost::json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "bool";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_:
+      return "number";
+    case json::kind::string:
+      return "string";
+    case json::kind::array:
+      return "array";
+    case json::kind::object:
+      return "object";
+  }
+  return "unknown";
+}
 
 std::string Endpoint::to_string() const {
   switch (kind) {

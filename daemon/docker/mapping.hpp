@@ -10,6 +10,7 @@
 /// (`response is not JSON: "<html>..."`, `response .State.Running: expected bool, got string`);
 /// the client prefixes it with the request and the endpoint. Nothing here throws.
 
+#include <boost/json/value.hpp>
 #include <cstddef>
 #include <map>
 #include <string>
@@ -83,12 +84,16 @@ inline constexpr std::string_view kRoleLabel = "io.x-k8s.kind.role";
 inline constexpr std::string_view kControlPlaneRole = "control-plane";
 
 /// A kind cluster's control-plane container as seen through Docker.
+/// "null", "bool", "number", "string", "array" or "object": for error messages.
+std::string_view json_type_name(const boost::json::value& v);
+
 struct ControlPlane {
   bool found = false;    // a container labelled as the cluster's control plane exists
   bool running = false;  // it is running (only then does it have an address)
   std::string id;
-  std::string name;  // without the leading "/"
-  std::string ip;    // IPv4 on the requested network; "" unless running
+  std::string name;    // without the leading "/"
+  std::string ip;      // IPv4 on the requested network; "" unless running
+  std::string detail;  // why a running control plane has no address; "" otherwise
 };
 
 /// Picks the control plane of `cluster` from a container list: the containers labelled

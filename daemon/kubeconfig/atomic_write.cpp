@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "common/unique_fd.hpp"
+
 namespace k8sinpod::kubeconfig {
 namespace {
 
@@ -22,26 +24,6 @@ Error errno_error(std::string_view what, std::string_view path, int error_number
   return fail("kubeconfig: " + std::string(what) + " " + quote(path) + ": " +
               std::generic_category().message(error_number));
 }
-
-/// Closes on scope exit; `release()` closes early and reports close()'s error.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() {
-    const int result = ::close(fd_);
-    fd_ = -1;
-    return result;
-  }
-
- private:
-  int fd_;
-};
 
 /// mkdir -p with kDirectoryMode for each directory created.
 Result<void> make_directories(const std::string& directory) {
@@ -75,12 +57,12 @@ Result<void> write_all(int fd, std::string_view content, const std::string& temp
 }
 
 /// Everything after the temp file exists; the caller unlinks it on error.
-Result<void> fill_and_rename(Fd& fd, std::string_view content, mode_t mode, const std::string& temp,
-                             const std::string& path) {
+Result<void> fill_and_rename(UniqueFd& fd, std::string_view content, mode_t mode,
+                             const std::string& temp, const std::string& path) {
   if (::fchmod(fd.get(), mode) != 0) return errno_error("chmod", temp, errno);
   if (auto written = write_all(fd.get(), content, temp); !written) return written;
   if (::fsync(fd.get()) != 0) return errno_error("fsync", temp, errno);
-  if (fd.release() != 0) return errno_error("close", temp, errno);
+  if (fd.close() != 0) return errno_error("close", temp, errno);
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     const int error_number = errno;
     return fail("kubeconfig: rename " + quote(temp) + " to " + quote(path) + ": " +
@@ -112,14 +94,14 @@ Result<void> write_atomic(const std::string& path, std::string_view content, mod
   }
   if (raw_fd < 0) return errno_error("create", temp, EEXIST);
 
-  Fd fd(raw_fd);
+  UniqueFd fd(raw_fd);
   if (auto done = fill_and_rename(fd, content, mode, temp, path); !done) {
     ::unlink(temp.c_str());
     return done;
   }
 
   // The rename is durable only once the directory entry is on disk.
-  Fd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0) return errno_error("open directory", directory, errno);
   if (::fsync(dir.get()) != 0) return errno_error("fsync directory", directory, errno);
   return {};

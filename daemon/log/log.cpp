@@ -5,7 +5,9 @@
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -37,11 +39,46 @@ std::string utc_time(spdlog::log_clock::time_point tp) {
   return buf;
 }
 
+// The names `log.level` accepts (spdlog's own say "warning" and "critical").
+std::string_view level_name(spdlog::level::level_enum level) {
+  switch (level) {
+    case spdlog::level::trace:
+      return "trace";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "critical";
+    case spdlog::level::off:
+    case spdlog::level::n_levels:
+      break;
+  }
+  return "off";
+}
+
+// %* in the text pattern: the level under the same names, padded to 5.
+class LevelFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    std::string name(level_name(msg.level));
+    name.resize(std::max<std::size_t>(name.size(), 5), ' ');
+    dest.append(name.data(), name.data() + name.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<LevelFlag>();
+  }
+};
+
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    const auto lvl = spdlog::level::to_string_view(msg.level);
-    const auto line = json_line(utc_time(msg.time), std::string_view(lvl.data(), lvl.size()),
+    const auto line = json_line(utc_time(msg.time), level_name(msg.level),
                                 std::string_view(msg.logger_name.data(), msg.logger_name.size()),
                                 std::string_view(msg.payload.data(), msg.payload.size()));
     dest.append(line.data(), line.data() + line.size());
@@ -54,8 +91,9 @@ class JsonFormatter final : public spdlog::formatter {
 
 std::unique_ptr<spdlog::formatter> make_formatter(Format f) {
   if (f == Format::json) return std::make_unique<JsonFormatter>();
-  return std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %-5l [%n] %v",
-                                                     spdlog::pattern_time_type::utc);
+  auto text = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  text->add_flag<LevelFlag>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %* [%n] %v");
+  return text;
 }
 
 /// Creates the shared sink on first use. Requires g_mutex.
@@ -79,7 +117,9 @@ Result<spdlog::sink_ptr> open_file(const LogFile& file, Format format) {
   // Children get no descriptor of ours but their pipes; the process runner closes the rest
   // anyway, this keeps the log file out of anything else that execs.
   handlers.after_open = [](const spdlog::filename_t&, std::FILE* f) {
-    if (f != nullptr) ::fcntl(::fileno(f), F_SETFD, FD_CLOEXEC);
+    if (f == nullptr) return;
+    ::fcntl(::fileno(f), F_SETFD, FD_CLOEXEC);
+    ::fchmod(::fileno(f), 0640);  // logs are not for every local user (fopen honours the umask)
   };
   try {
     auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(

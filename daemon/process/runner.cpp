@@ -16,6 +16,8 @@
 #include <cstring>
 #include <memory>
 
+#include "common/unique_fd.hpp"
+
 extern char** environ;  // NOLINT: POSIX global
 
 namespace k8sinpod::process {
@@ -64,24 +66,6 @@ std::vector<std::string> child_environment(const std::vector<std::string>& overr
 }
 
 namespace {
-
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-  int release() {
-    const int f = fd;
-    fd = -1;
-    return f;
-  }
-};
 
 // State shared between the run() coroutine, its pipe readers, the deadline and the reaper
 // callback. `wake` is a timer used as a condition variable: every change cancels it.
@@ -187,12 +171,13 @@ asio::awaitable<Result<Outcome>> Runner::run(Spec spec, LineFn on_stderr_line) {
     }
     co_return fail("process: pipe: " + why);
   }
-  Fd out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]), rep_r(report[0]), rep_w(report[1]);
+  UniqueFd out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]), rep_r(report[0]),
+      rep_w(report[1]);
 
   const auto started = std::chrono::steady_clock::now();
   const pid_t pid = ::fork();
   if (pid < 0) co_return fail("process: fork: " + std::string(std::strerror(errno)));
-  if (pid == 0) exec_child(argv.data(), envp.data(), out_w.fd, err_w.fd, rep_w.fd);
+  if (pid == 0) exec_child(argv.data(), envp.data(), out_w.get(), err_w.get(), rep_w.get());
 
   ::setpgid(pid, pid);  // also in the parent, so that killpg works even before the child runs
   out_w.reset();
@@ -212,7 +197,7 @@ asio::awaitable<Result<Outcome>> Runner::run(Spec spec, LineFn on_stderr_line) {
   int exec_errno = 0;
   ssize_t got = 0;
   do {
-    got = ::read(rep_r.fd, &exec_errno, sizeof exec_errno);
+    got = ::read(rep_r.get(), &exec_errno, sizeof exec_errno);
   } while (got < 0 && errno == EINTR);
   rep_r.reset();
   if (got == static_cast<ssize_t>(sizeof exec_errno)) {

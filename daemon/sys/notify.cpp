@@ -11,6 +11,8 @@
 #include <cstring>
 #include <utility>
 
+#include "common/unique_fd.hpp"
+
 namespace k8sinpod::sys {
 
 namespace {
@@ -22,21 +24,6 @@ std::string errno_text(int err) {
   // GNU strerror_r: returns the message, which may or may not be in buf.
   return ::strerror_r(err, buf, sizeof buf);
 }
-
-/// Closes the descriptor on every path out of send().
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -105,7 +92,7 @@ Result<void> Notifier::send(std::string_view message) const {
   const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_->size() +
                                              (abstract ? 0 : 1));
 
-  const Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  const UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return fail(where + "socket: " + errno_text(errno));
   // sendto on an unconnected datagram socket; MSG_NOSIGNAL for good measure (no SIGPIPE).
   const auto sent = ::sendto(fd.get(), message.data(), message.size(), MSG_NOSIGNAL,

@@ -64,6 +64,9 @@ grep -q "process group killed" "$T/daemon.log" || fail "no kill in the log"
 # ([k] keeps the pattern from matching the checking command itself.)
 wait_for "no leftover kind process" 10 bash -c "! pgrep -f '[k]ind create cluster --name $CLUSTER'"
 : >"$FAKE_KIND_KNOBS"
+# create_timeout applies live: give the next attempts time enough on a slow machine.
+CREATE_TIMEOUT=2m BACKOFF_INITIAL=1s write_config
+kill -HUP "$DAEMON_PID"
 # The next attempt cleans up the nodes the hung create left, then creates for real.
 wait_for "/readyz 200 after the hang" 120 http_is 200 /readyz
 stop_daemon TERM

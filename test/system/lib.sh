@@ -115,7 +115,7 @@ http_is() { [[ "$(http "$2")" == "$1" ]]; }
 # metric 'name{labels}': the sample's value from /metrics (empty if absent).
 metric() {
   curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" |
-    awk -v k="$1" '$1 == k { print $2; exit }'
+    awk -v k="$1" '$1 == k && !found { print $2; found = 1 }'  # reads it all: no SIGPIPE
 }
 
 control_plane_ip() {

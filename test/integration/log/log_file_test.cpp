@@ -118,7 +118,7 @@ TEST_CASE("JSON lines in the file parse, and set_format switches the format live
   const auto got = lines(path);
   REQUIRE(got.size() == 3);
   const auto first = boost::json::parse(got[0]).as_object();
-  CHECK(first.at("level").as_string() == "warning");
+  CHECK(first.at("level").as_string() == "warn");
   CHECK(first.at("logger").as_string() == "test-json");
   CHECK(first.at("message").as_string() == "quote \" and newline \n inside");
   CHECK(got[1].front() != '{');

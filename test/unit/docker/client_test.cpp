@@ -341,13 +341,32 @@ TEST_CASE("control_plane: stopped, missing, and running off the network") {
     CHECK_FALSE(cp->found);
     CHECK(w.fake.requests().size() == 1);
   }
-  SUBCASE("running without an address on the network: an error naming what it has") {
+  SUBCASE(
+      "running without an address on the network: no address, and a detail naming what it has") {
     UnixWorld w(kind_cluster(kInspectBridgeOnly));
     const auto cp = run(w.ioc, w.client.control_plane("ci", "kind"));
-    REQUIRE_FALSE(cp.has_value());
-    CHECK(cp.error().message ==
-          "docker: control plane \"ci-control-plane\" of cluster \"ci\": running but no IPv4 "
+    REQUIRE(cp.has_value());
+    CHECK(cp->found);
+    CHECK(cp->running);
+    CHECK(cp->ip.empty());
+    CHECK(cp->detail ==
+          "control plane \"ci-control-plane\" of cluster \"ci\" is running but has no IPv4 "
           "address on network \"kind\" (networks: bridge=172.17.0.3)");
+  }
+  SUBCASE("removed between the list and the inspect (404): gone, not a Docker failure") {
+    UnixWorld w([](const std::string& head) -> Reply {
+      if (head.find("/containers/json") != std::string::npos) {
+        return response(
+            "200 OK", "application/json",
+            R"([{"Id":"abc123","Names":["/ci-control-plane"],"State":"running",)"
+            R"("Labels":{"io.x-k8s.kind.cluster":"ci","io.x-k8s.kind.role":"control-plane"}}])");
+      }
+      return response("404 Not Found", "application/json",
+                      R"({"message":"No such container: abc123"})");
+    });
+    const auto cp = run(w.ioc, w.client.control_plane("ci", "kind"));
+    REQUIRE(cp.has_value());
+    CHECK_FALSE(cp->found);
   }
   SUBCASE("list failure is passed through") {
     UnixWorld w([](const std::string&) -> Reply {
