@@ -64,7 +64,10 @@ log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 
 # to_seconds 5s -> 5 (the intervals are whole seconds).
 to_seconds() {
-  [[ "$1" =~ ^([1-9][0-9]*)s$ ]] || { echo "interval \"$1\": use whole seconds, e.g. 5s" >&2; exit 1; }
+  if [[ ! "$1" =~ ^([1-9][0-9]*)s$ ]]; then
+    echo "interval \"$1\": use whole seconds, e.g. 5s" >&2
+    exit 1
+  fi
   echo "${BASH_REMATCH[1]}"
 }
 
@@ -78,10 +81,10 @@ nap() { read -r -t "$NAP_SECONDS" -u "$SLEEP_FD" _ || true; }
 read_server() {
   SERVER=""
   [[ -r "$1" ]] || return 0
-  local line
+  local line re='^[[:space:]]*server:[[:space:]]*([^[:space:]]+)'
   while IFS= read -r line; do
     # The glob first: the regex alone costs ~0.3 ms on the long certificate lines.
-    if [[ "$line" == *server:* && "$line" =~ ^[[:space:]]*server:[[:space:]]*([^[:space:]]+) ]]; then
+    if [[ "$line" == *server:* && "$line" =~ $re ]]; then
       SERVER=${BASH_REMATCH[1]}
       return 0
     fi
@@ -195,7 +198,11 @@ measure() {
         { [[ "$approach" == seed ]] && seed_readyz_ok "$kc"; }; then
         local now=$EPOCHREALTIME
         # Ready before the new address is known: keep the first such moment, confirm below.
-        [[ -n "$tent_t" ]] || { tent_t=$now; tent_s=$SERVER; check_us=$(($(us "$now") - $(us "$check_start"))); }
+        if [[ -z "$tent_t" ]]; then
+          tent_t=$now
+          tent_s=$SERVER
+          check_us=$(($(us "$now") - $(us "$check_start")))
+        fi
         if [[ -n "$new" ]]; then
           if [[ "$tent_s" == "https://$new:6443" ]]; then t_ready=$tent_t; else t_ready=$now; fi
           break
@@ -203,7 +210,8 @@ measure() {
       fi
     fi
     if (($(us "$EPOCHREALTIME") > deadline)); then
-      fail "$approach $interval s change $i: not ready at the new address ${new:-?} in time (kubeconfig: ${SERVER:-none})"
+      fail "$approach ${interval}s change $i: not ready at ${new:-?} in time" \
+        "(kubeconfig: ${SERVER:-none})"
     fi
     if [[ -z "$new" ]] && ! kill -0 "$mover" 2>/dev/null && [[ ! -r "$T/moved" ]]; then
       wait "$mover" || true
@@ -332,7 +340,8 @@ main() {
       END {
         printf "\nours: kubectl get --raw /readyz right after ready: %d of %d ok;", ok, n
         printf " mean poll period %.1f ms\n", p / n / 1000
-        if (sn) printf "seed: mean poll period %.1f ms; the kubectl check that saw ready took %.0f ms on average\n", sp / sn / 1000, sc / sn / 1000
+        if (sn) printf "seed: mean poll period %.1f ms; the kubectl check that saw ready" \
+          " took %.0f ms on average\n", sp / sn / 1000, sc / sn / 1000
       }' "$OUT/samples.csv"
   } | tee "$OUT/table.txt"
 }

@@ -3,8 +3,10 @@
 #   1. clang-format and shellcheck are clean;
 #   2. `dev` preset (warnings are errors): unit, integration and system tests, the system tests
 #      in the sandbox (a network namespace with its own dockerd, test/sandbox/sandbox.sh);
-#   3. `asan` preset (AddressSanitizer + UndefinedBehaviorSanitizer): the same tests again.
-# Needs root (network namespace, dockerd). K8SINPOD_SKIP_ASAN=1 skips step 3.
+#   3. `asan` preset (AddressSanitizer + UndefinedBehaviorSanitizer): the same tests again;
+#   4. `fuzz` preset: every libFuzzer target for K8SINPOD_FUZZ_SECONDS (default 20) from its seed
+#      corpus (docs/fuzzing.md); any crash fails.
+# Needs root (network namespace, dockerd). K8SINPOD_SKIP_ASAN=1 / K8SINPOD_SKIP_FUZZ=1 skip 3 / 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "test/run.sh: needs root (netns, dockerd)" >&2; exit 1; }
@@ -27,3 +29,9 @@ run_preset() {
 trap 'test/sandbox/sandbox.sh down >/dev/null 2>&1 || true' EXIT
 run_preset dev
 if [[ "${K8SINPOD_SKIP_ASAN:-0}" != 1 ]]; then run_preset asan; fi
+if [[ "${K8SINPOD_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== fuzz: ${K8SINPOD_FUZZ_SECONDS:-20} s per target"
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz
+  test/fuzz/run.sh build/fuzz "${K8SINPOD_FUZZ_SECONDS:-20}"
+fi

@@ -76,6 +76,7 @@ class App {
   Result<void> listen(const config::ServerConfig& server);
   void arm_watchdog(std::chrono::microseconds interval);
   std::string status_line() const;
+  void publish_http_stats();
   void execute(const core::Command& command);
   void arm_timer(core::TimerId id, core::Duration after);
   void begin_shutdown(int code);
@@ -97,6 +98,7 @@ class App {
   probe::Prober prober_;
   metrics::Metrics metrics_;
   std::unique_ptr<http::Server> server_;
+  http::Server::Stats http_stats_before_;  // of the listeners replaced by rebinds
   std::optional<docker::EventStream> events_;
   std::set<std::string> known_container_ids_;  // the control plane's, for network events
   std::optional<config::Watcher> watcher_;

@@ -34,6 +34,13 @@ spdlog::level::level_enum to_spdlog(config::LogLevel l) {
   return spdlog::level::info;
 }
 
+http::Server::Stats add(const http::Server::Stats& a, const http::Server::Stats& b) {
+  return {a.bad_request + b.bad_request,       a.header_too_large + b.header_too_large,
+          a.body_too_large + b.body_too_large, a.too_many_connections + b.too_many_connections,
+          a.rate_limited + b.rate_limited,     a.timeouts + b.timeouts,
+          a.unauthorized + b.unauthorized,     a.tls_handshake_failed + b.tls_handshake_failed};
+}
+
 std::string join(const std::vector<std::string>& keys) {
   std::string out;
   for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
@@ -111,18 +118,39 @@ Result<void> App::listen(const config::ServerConfig& server) {
                                options_.version,
                                [this] {
                                  metrics_.set_orphans_reaped(reaper_.orphans_reaped());
+                                 publish_http_stats();
                                  return metrics_.render();
                                }};
         return http::route(req, ctx);
       },
-      http::Server::Limits{}, [http_log](const std::string& msg) { http_log->warn("{}", msg); });
+      http::Server::Limits{}, [http_log](const std::string& msg) { http_log->warn("{}", msg); },
+      http::Server::Security{.cert_file = server.tls.cert_file,
+                             .key_file = server.tls.key_file,
+                             .client_ca_file = server.tls.client_ca_file,
+                             .basic_auth_users = server.basic_auth_users});
   if (auto r = next->listen(server.host, server.port); !r) {
-    return fail("server.listen: " + server.listen + ": " + r.error().message);
+    return fail("server (listen " + server.listen + "): " + r.error().message);
   }
-  // Bound: only now drop the old listener, so that a failed rebind keeps serving.
-  if (server_) server_->stop();
+  // Bound: only now drop the old listener, so that a failed rebind keeps serving. Its counts
+  // carry over: the rejection counters are monotonic across rebinds.
+  if (server_) {
+    http_stats_before_ = add(http_stats_before_, server_->stats());
+    server_->stop();
+  }
   server_ = std::move(next);
   return {};
+}
+
+void App::publish_http_stats() {
+  const auto st = add(http_stats_before_, server_ ? server_->stats() : http::Server::Stats{});
+  metrics_.set_http_rejected("bad_request", st.bad_request);
+  metrics_.set_http_rejected("header_too_large", st.header_too_large);
+  metrics_.set_http_rejected("body_too_large", st.body_too_large);
+  metrics_.set_http_rejected("too_many_connections", st.too_many_connections);
+  metrics_.set_http_rejected("rate_limited", st.rate_limited);
+  metrics_.set_http_rejected("timeout", st.timeouts);
+  metrics_.set_http_rejected("unauthorized", st.unauthorized);
+  metrics_.set_http_rejected("tls_handshake_failed", st.tls_handshake_failed);
 }
 
 void App::reload(const char* source, bool forced) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <span>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -37,7 +39,12 @@ constexpr std::array<std::string_view, 8> kRemediationKeys = {
     "backoff_max",  "backoff_reset",  "max_recreates", "window"};
 constexpr std::array<std::string_view, 2> kDockerKeys = {"host", "network"};
 constexpr std::array<std::string_view, 1> kToolsKeys = {"kind"};
-constexpr std::array<std::string_view, 1> kServerKeys = {"listen"};
+constexpr std::array<std::string_view, 3> kServerKeys = {"listen", "tls", "basic_auth_users"};
+constexpr std::array<std::string_view, 3> kTlsKeys = {"cert_file", "key_file", "client_ca_file"};
+/// A bcrypt hash: $2a$, $2b$ or $2y$, a two-digit cost, '$', 53 characters of its base64.
+constexpr std::size_t kBcryptLength = 60;
+constexpr int kBcryptMinCost = 4;
+constexpr int kBcryptMaxCost = 31;
 constexpr std::array<std::string_view, 5> kLogKeys = {"level", "format", "file", "max_size",
                                                       "max_files"};
 
@@ -195,6 +202,35 @@ HostPort split_host_port(std::string_view text) {
 }
 
 /// Why `host` is not a Docker endpoint we support, or "".
+/// Why `hash` is not a bcrypt hash, or "".
+std::string bcrypt_problem(std::string_view hash) {
+  if (!(hash.starts_with("$2a$") || hash.starts_with("$2b$") || hash.starts_with("$2y$"))) {
+    return "it does not start with $2a$, $2b$ or $2y$ (generate one with `htpasswd -nbBC 10 "
+           "user password` or Python's bcrypt)";
+  }
+  if (hash.size() != kBcryptLength) {
+    return "it has " + std::to_string(hash.size()) + " characters, a bcrypt hash has " +
+           std::to_string(kBcryptLength);
+  }
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!digit(hash[4]) || !digit(hash[5]) || hash[6] != '$') {
+    return "the cost after the prefix is not two digits followed by '$'";
+  }
+  const int cost = (hash[4] - '0') * 10 + (hash[5] - '0');
+  if (cost < kBcryptMinCost || cost > kBcryptMaxCost) {
+    return "cost " + std::to_string(cost) + " is outside " + std::to_string(kBcryptMinCost) + ".." +
+           std::to_string(kBcryptMaxCost);
+  }
+  const auto base64 = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '/';
+  };
+  if (!std::all_of(hash.begin() + 7, hash.end(), base64)) {
+    return "salt and hash hold a character other than a-z A-Z 0-9 . /";
+  }
+  return "";
+}
+
 std::string docker_host_problem(std::string_view host) {
   constexpr std::string_view kUnix = "unix://";
   constexpr std::string_view kTcp = "tcp://";
@@ -231,14 +267,44 @@ struct Entry {
 
 using Fields = std::map<std::string, Entry, std::less<>>;
 
+// Records where each document starts; everything else is ignored.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 class Parser {
  public:
   explicit Parser(std::string_view file) : file_(file) {}
 
   LoadResult run(std::string_view text, std::optional<std::string> docker_host_env) {
-    std::vector<YAML::Node> documents;
+    YAML::Node document;
     try {
-      documents = YAML::LoadAll(std::string(text));
+      // Count documents with a bounded event walk, never YAML::LoadAll: yaml-cpp 0.7 (Debian 12)
+      // loops forever producing empty documents on input like "," (jbeder/yaml-cpp#1319;
+      // found by test/fuzz/config).
+      DocumentStarts starts;
+      std::istringstream in{std::string(text)};
+      YAML::Parser parser(in);
+      while (starts.marks.size() < 2 && parser.HandleNextDocument(starts)) {
+      }
+      if (starts.marks.size() > 1) {
+        error(starts.marks[1], "expected one YAML document, found a second one here");
+        return finish();
+      }
+      document = YAML::Load(std::string(text));
     } catch (const YAML::Exception& e) {
       error(e.mark, "invalid YAML: " + e.msg);
       return finish();
@@ -246,10 +312,7 @@ class Parser {
       error(YAML::Mark::null_mark(), std::string("invalid YAML: ") + e.what());
       return finish();
     }
-    if (documents.size() > 1) {
-      error(documents[1].Mark(), "expected one YAML document, found a second one here");
-    }
-    if (!documents.empty()) walk(documents.front());
+    walk(document);
 
     if (!docker_host_set_ && docker_host_env && !docker_host_env->empty()) {
       const std::string problem = docker_host_problem(*docker_host_env);
@@ -586,17 +649,105 @@ class Parser {
 
   void server(const Fields& f) {
     ServerConfig& s = config_.server;
-    const auto listen = scalar(f, "listen", "server.listen", "a string");
-    if (!listen) return;
-    const HostPort hp = split_host_port(*listen);
-    if (!hp.problem.empty()) {
-      error(mark_of(f, "listen"),
-            "server.listen: " + quote(*listen) + " is not host:port: " + hp.problem);
+    if (const auto listen = scalar(f, "listen", "server.listen", "a string")) {
+      const HostPort hp = split_host_port(*listen);
+      if (!hp.problem.empty()) {
+        error(mark_of(f, "listen"),
+              "server.listen: " + quote(*listen) + " is not host:port: " + hp.problem);
+      } else {
+        s.listen = *listen;
+        s.host = hp.host;
+        s.port = hp.port;
+      }
+    }
+    if (const Entry* tls = present(f, "tls")) {
+      server_tls(fields(tls->value, "server.tls", kTlsKeys));
+    }
+    if (const Entry* users = present(f, "basic_auth_users")) basic_auth_users(*users);
+  }
+
+  /// An absolute file path; returns whether the key was present and valid.
+  bool path_field(const Fields& f, std::string_view key, const std::string& path,
+                  std::string& target) {
+    const auto text = scalar(f, key, path, "a path");
+    if (!text) return false;
+    if (const std::string problem = absolute_file_problem(*text); !problem.empty()) {
+      error(mark_of(f, key), path + ": " + quote(*text) + ": " + problem);
+      return false;
+    }
+    target = *text;
+    return true;
+  }
+
+  void server_tls(const Fields& f) {
+    TlsConfig& t = config_.server.tls;
+    path_field(f, "cert_file", "server.tls.cert_file", t.cert_file);
+    path_field(f, "key_file", "server.tls.key_file", t.key_file);
+    path_field(f, "client_ca_file", "server.tls.client_ca_file", t.client_ca_file);
+    const bool cert_given = present(f, "cert_file") != nullptr;
+    const bool key_given = present(f, "key_file") != nullptr;
+    if (cert_given != key_given) {
+      // Point at the one that is there.
+      error(cert_given ? mark_of(f, "cert_file") : mark_of(f, "key_file"),
+            cert_given ? "server.tls.cert_file: needs server.tls.key_file as well"
+                       : "server.tls.key_file: needs server.tls.cert_file as well");
+    } else if (!cert_given && present(f, "client_ca_file") != nullptr) {
+      error(mark_of(f, "client_ca_file"),
+            "server.tls.client_ca_file: needs server.tls.cert_file and server.tls.key_file "
+            "(client certificates are only asked for over TLS)");
+    }
+  }
+
+  void basic_auth_users(const Entry& entry) {
+    const YAML::Node& node = entry.value;
+    if (!node.IsMap()) {
+      error(node.Mark(),
+            "server.basic_auth_users: expected a map of user name to bcrypt hash, got " +
+                describe(node));
       return;
     }
-    s.listen = *listen;
-    s.host = hp.host;
-    s.port = hp.port;
+    auto& users = config_.server.basic_auth_users;
+    std::map<std::string, int> first_line;
+    for (const auto& kv : node) {
+      const YAML::Node& key = kv.first;
+      const YAML::Node& value = kv.second;
+      if (!key.IsScalar()) {
+        error(key.Mark(),
+              "server.basic_auth_users: user names must be strings, got " + describe(key));
+        continue;
+      }
+      const std::string& user = key.Scalar();
+      const std::string label = "server.basic_auth_users." + user;
+      if (user.empty()) {
+        error(key.Mark(), "server.basic_auth_users: a user name must not be empty");
+        continue;
+      }
+      if (user.find(':') != std::string::npos) {
+        error(key.Mark(), "server.basic_auth_users: user name " + quote(user) +
+                              " contains ':', which basic auth cannot carry");
+        continue;
+      }
+      if (const auto it = first_line.find(user); it != first_line.end()) {
+        error(key.Mark(), "server.basic_auth_users: duplicate user " + quote(user) +
+                              " (first at line " + std::to_string(it->second) + ")");
+        continue;
+      }
+      first_line.emplace(user, key.Mark().line + 1);
+      if (!value.IsScalar()) {
+        error(value.Mark(), label + ": expected a bcrypt hash, got " + describe(value));
+        continue;
+      }
+      const std::string& hash = value.Scalar();
+      if (const std::string problem = bcrypt_problem(hash); !problem.empty()) {
+        // The hash itself is a secret of sorts: name the user, not the value.
+        std::string message = label;
+        message += ": not a bcrypt hash: ";
+        message += problem;
+        error(value.Mark(), std::move(message));
+        continue;
+      }
+      users.emplace(user, hash);
+    }
   }
 
   template <class Enum, std::size_t N>
@@ -667,7 +818,13 @@ std::vector<std::string> known_keys() {
   std::vector<std::string> out;
   for (std::size_t i = 0; i < kTopKeys.size(); ++i) {
     for (const std::string_view key : kSectionKeys[i]) {
-      out.push_back(std::string(kTopKeys[i]) + "." + std::string(key));
+      const std::string dotted = std::string(kTopKeys[i]) + "." + std::string(key);
+      if (dotted == "server.tls") {
+        for (const std::string_view tls_key : kTlsKeys)
+          out.push_back(dotted + "." + std::string(tls_key));
+      } else {
+        out.push_back(dotted);
+      }
     }
   }
   return out;

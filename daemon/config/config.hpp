@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,6 +74,19 @@ struct ToolsConfig {
   friend bool operator==(const ToolsConfig&, const ToolsConfig&) = default;
 };
 
+/// TLS for the HTTP endpoints, as in Prometheus exporters' web config. All paths absolute; the
+/// files are read when the listener opens (not by `parse`), so a missing file is a startup or
+/// rebind error, not a parse error.
+struct TlsConfig {
+  /// PEM certificate chain and its private key; both set or both empty. Empty: plain HTTP.
+  std::string cert_file;
+  std::string key_file;
+  /// PEM CA bundle; when set, clients must present a certificate it signed. Needs cert_file.
+  std::string client_ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+  friend bool operator==(const TlsConfig&, const TlsConfig&) = default;
+};
+
 struct ServerConfig {
   /// As written: `host:port` or `[ipv6]:port`.
   std::string listen = "0.0.0.0:9090";
@@ -80,6 +94,10 @@ struct ServerConfig {
   std::string host = "0.0.0.0";
   /// Parsed from `listen`; 0 means an ephemeral port chosen by the kernel (tests use it).
   std::uint16_t port = 9090;
+  TlsConfig tls;
+  /// User name -> bcrypt hash (`$2a$`, `$2b$` or `$2y$`). Not empty: every route except
+  /// /livez and /readyz requires HTTP basic auth.
+  std::map<std::string, std::string> basic_auth_users;
   friend bool operator==(const ServerConfig&, const ServerConfig&) = default;
 };
 
@@ -169,8 +187,8 @@ struct LoadResult {
 LoadResult parse(std::string_view yaml_text, std::string_view file_name,
                  std::optional<std::string> docker_host_env);
 
-/// Every key `parse` accepts, dotted (`cluster.name`, ...), in the order of
-/// config/k8sinpod.yaml. Pure.
+/// Every key `parse` accepts, dotted (`cluster.name`, `server.tls.cert_file`, ...), in the order
+/// of config/k8sinpod.yaml. A nested section (`server.tls`) is listed by its keys. Pure.
 std::vector<std::string> known_keys();
 
 /// Reads `path` and parses it. An unreadable file gives one diagnostic

@@ -15,7 +15,7 @@ struct Rule {
 
 // One row per key of known_keys(), in its order. The reasons for each category are in
 // docs/configuration.md ("Reload").
-constexpr std::array<Rule, 27> kRules = {{
+constexpr std::array<Rule, 31> kRules = {{
     {"cluster.name", Applies::restart,
      [](const Config& a, const Config& b) { return a.cluster.name != b.cluster.name; }},
     {"cluster.kind_config", Applies::restart,
@@ -85,6 +85,24 @@ constexpr std::array<Rule, 27> kRules = {{
     {"server.listen", Applies::rebind,
      [](const Config& a, const Config& b) {
        return a.server.host != b.server.host || a.server.port != b.server.port;
+     }},
+    // Paths, not contents: the files are read when the listener opens, so a rotated certificate
+    // needs a rebind (change a key) or a restart.
+    {"server.tls.cert_file", Applies::rebind,
+     [](const Config& a, const Config& b) {
+       return a.server.tls.cert_file != b.server.tls.cert_file;
+     }},
+    {"server.tls.key_file", Applies::rebind,
+     [](const Config& a, const Config& b) {
+       return a.server.tls.key_file != b.server.tls.key_file;
+     }},
+    {"server.tls.client_ca_file", Applies::rebind,
+     [](const Config& a, const Config& b) {
+       return a.server.tls.client_ca_file != b.server.tls.client_ca_file;
+     }},
+    {"server.basic_auth_users", Applies::rebind,
+     [](const Config& a, const Config& b) {
+       return a.server.basic_auth_users != b.server.basic_auth_users;
      }},
     {"log.level", Applies::live,
      [](const Config& a, const Config& b) { return a.log.level != b.log.level; }},

@@ -39,7 +39,8 @@ struct ReloadPlan {
   /// Keys whose new value applies at once: health.*, log.level, log.format, remediation.*,
   /// kubeconfig.copies, cluster.create_timeout, cluster.delete_on_shutdown.
   std::vector<std::string> live;
-  /// server.listen names another host or port.
+  /// server.listen names another host or port, or a server.tls.* path or
+  /// server.basic_auth_users changed.
   bool rebind_listener = false;
   /// Keys that keep their old value until a restart: docker.host, docker.network, tools.kind,
   /// kubeconfig.path, log.file, log.max_size, log.max_files.

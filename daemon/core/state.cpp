@@ -307,10 +307,10 @@ class Stepper {
     emit(ArmTimer{TimerId::probe, policy_.probe_interval});
   }
 
-  // Something changed under us: look again soon, not only at the next interval.
-  void expect_change() {
-    if (s_.quick_recheck == Duration{0}) s_.quick_recheck = policy_.recheck_initial;
-  }
+  // Something changed under us: look again soon, not only at the next interval. Every event
+  // starts the series over, so a burst of events (one IP change brings about nine) does not
+  // push the next look out to seconds while the node is coming back.
+  void expect_change() { s_.quick_recheck = policy_.recheck_initial; }
 
   void supervise(const ControlPlaneInspected& e) {
     s_.cycle_active = true;

@@ -1,13 +1,18 @@
 #include "http/server.hpp"
 
+#include <openssl/ssl.h>
+
 #include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
@@ -16,10 +21,15 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <chrono>
 #include <exception>
 #include <limits>
+#include <optional>
 #include <unordered_map>
 #include <utility>
+
+#include "http/auth.hpp"
 
 namespace k8sinpod::http {
 namespace {
@@ -27,8 +37,10 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kLingerMaxBytes = std::size_t{64} * 1024;
@@ -45,8 +57,12 @@ const char* reason_body(unsigned status) {
   switch (status) {
     case 400:
       return "400 bad request\n";
+    case 401:
+      return "401 unauthorized\n";
     case 413:
       return "413 request entity too large\n";
+    case 429:
+      return "429 too many requests\n";
     case 431:
       return "431 request header fields too large\n";
     case 500:
@@ -63,11 +79,14 @@ const char* reason_body(unsigned status) {
 namespace detail {
 
 struct ServerState {
-  ServerState(asio::any_io_executor ex, Server::Handler h, Server::Limits l, Server::LogFn lg)
+  ServerState(asio::any_io_executor ex, Server::Handler h, Server::Limits l, Server::LogFn lg,
+              Server::Security sec)
       : executor(std::move(ex)),
         handler(std::move(h)),
         limits(l),
         log_fn(std::move(lg)),
+        security(std::move(sec)),
+        auth(security.basic_auth_users),
         acceptor(executor) {}
 
   void log(std::string line) const {
@@ -93,12 +112,16 @@ struct ServerState {
   Server::Handler handler;
   Server::Limits limits;
   Server::LogFn log_fn;
+  Server::Security security;
+  BasicAuth auth;
+  std::optional<ssl::context> tls;  // set by listen() when security.cert_file is set
   tcp::acceptor acceptor;
   std::uint16_t port = 0;
   bool stopped = false;
   bool saturated = false;  // logged once per episode of rejections
   std::size_t active = 0;  // sessions counted against max_connections
   std::uint64_t next_id = 0;
+  Server::Stats stats;
   std::unordered_map<std::uint64_t, beast::tcp_stream*> streams;  // open ones, for stop()
 };
 
@@ -140,6 +163,9 @@ class Registration {
   std::uint64_t id_;
 };
 
+beast::tcp_stream& tcp_of(beast::tcp_stream& stream) { return stream; }
+beast::tcp_stream& tcp_of(TlsStream& stream) { return stream.next_layer(); }
+
 // Shut down sending, then read and discard what the client still sends (bounded in time and
 // bytes) before closing: closing with unread data makes the kernel send a reset, and the client
 // may then lose the error answer it has not read yet.
@@ -162,17 +188,39 @@ bhttp::response<bhttp::string_body> make_response(unsigned status, unsigned vers
   return res;
 }
 
-/// Answers `status` with Connection: close, then closes lingering.
-asio::awaitable<void> fail_and_close(const Impl& impl, beast::tcp_stream& stream, unsigned status) {
+/// Answers `status` with Connection: close, then closes lingering (under TLS the drain reads
+/// the raw TCP bytes: the point is only to not reset the connection).
+template <class Stream>
+asio::awaitable<void> fail_and_close(const Impl& impl, Stream& stream, unsigned status) {
   auto res = make_response(status, 11);
   res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
   res.keep_alive(false);
   res.body() = reason_body(status);
   res.prepare_payload();
-  stream.expires_after(impl.limits.write_timeout);
+  tcp_of(stream).expires_after(impl.limits.write_timeout);
   auto [ec, n] = co_await bhttp::async_write(stream, res, kAsTuple);
-  if (!ec) co_await linger_close(stream, impl.limits.read_timeout);
+  if (!ec) co_await linger_close(tcp_of(stream), impl.limits.read_timeout);
 }
+
+/// Per-connection request rate: a fixed one-second window from the window's first request.
+class RateWindow {
+ public:
+  explicit RateWindow(std::size_t per_second) : per_second_(per_second) {}
+  /// Counts one request at `now`; false when it exceeds the limit.
+  bool admit(std::chrono::steady_clock::time_point now) {
+    if (per_second_ == 0) return true;
+    if (count_ == 0 || now - start_ >= std::chrono::seconds{1}) {
+      start_ = now;
+      count_ = 0;
+    }
+    return ++count_ <= per_second_;
+  }
+
+ private:
+  std::size_t per_second_;
+  std::size_t count_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
 
 bool is_parse_error(const error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
@@ -193,37 +241,56 @@ Response call_handler(const Impl& impl, const Request& request) {
   return r;
 }
 
-asio::awaitable<void> session(std::shared_ptr<Impl> impl, Slot slot, tcp::socket socket) {
-  (void)slot;
-  if (impl->stopped) co_return;  // stop() ran between accept and this coroutine's start
-  beast::tcp_stream stream(std::move(socket));
-  const Registration registration(*impl, stream);
-  const auto& limits = impl->limits;
+/// Reads and answers requests on `stream` until the connection ends.
+template <class Stream>
+asio::awaitable<void> serve(Impl& impl, Stream& stream) {
+  const auto& limits = impl.limits;
   beast::flat_buffer buffer;
+  RateWindow rate(limits.max_requests_per_connection_per_second);
+  auto& stats = impl.stats;
 
-  while (!impl->stopped) {
+  while (!impl.stopped) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(limits.header_limit, std::numeric_limits<std::uint32_t>::max())));
     parser.body_limit(static_cast<std::uint64_t>(limits.body_limit));
-    stream.expires_after(limits.read_timeout);
+    tcp_of(stream).expires_after(limits.read_timeout);
     auto [read_ec, read_n] = co_await bhttp::async_read(stream, buffer, parser, kAsTuple);
     if (read_ec) {
       // Timeouts, resets, aborts (stop()) and a client closing between requests end quietly.
       if (read_ec == bhttp::error::header_limit) {
-        co_await fail_and_close(*impl, stream, 431);
+        ++stats.header_too_large;
+        co_await fail_and_close(impl, stream, 431);
       } else if (read_ec == bhttp::error::body_limit) {
-        co_await fail_and_close(*impl, stream, 413);
+        ++stats.body_too_large;
+        co_await fail_and_close(impl, stream, 413);
       } else if (is_parse_error(read_ec)) {
-        co_await fail_and_close(*impl, stream, 400);
+        ++stats.bad_request;
+        co_await fail_and_close(impl, stream, 400);
+      } else if (read_ec == beast::error::timeout && (parser.got_some() || buffer.size() > 0)) {
+        ++stats.timeouts;
       }
+      co_return;
+    }
+    if (!rate.admit(std::chrono::steady_clock::now())) {
+      ++stats.rate_limited;
+      co_await fail_and_close(impl, stream, 429);
       co_return;
     }
 
     const auto& req = parser.get();
     const Request request{std::string(req.method_string()), std::string(req.target())};
-    auto answer = call_handler(*impl, request);
-    const bool keep_alive = req.keep_alive() && !impl->stopped;
+    Response answer;
+    if (impl.auth.enabled() && !is_open_path(request.target) &&
+        !impl.auth.check(req[bhttp::field::authorization])) {
+      ++stats.unauthorized;
+      answer.status = 401;
+      answer.body = reason_body(401);
+      answer.headers.emplace_back("WWW-Authenticate", std::string(kBasicChallenge));
+    } else {
+      answer = call_handler(impl, request);
+    }
+    const bool keep_alive = req.keep_alive() && !impl.stopped;
 
     auto res = make_response(answer.status, req.version());
     res.set(bhttp::field::content_type, answer.content_type);
@@ -232,19 +299,43 @@ asio::awaitable<void> session(std::shared_ptr<Impl> impl, Slot slot, tcp::socket
     res.content_length(answer.body.size());
     if (req.method() != bhttp::verb::head) res.body() = std::move(answer.body);
 
-    stream.expires_after(limits.write_timeout);
+    tcp_of(stream).expires_after(limits.write_timeout);
     auto [write_ec, write_n] = co_await bhttp::async_write(stream, res, kAsTuple);
-    if (write_ec) co_return;
+    if (write_ec) {
+      if (write_ec == beast::error::timeout) ++stats.timeouts;
+      co_return;
+    }
     if (!keep_alive) {
       error_code ec;
-      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      tcp_of(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;
     }
   }
 }
 
+asio::awaitable<void> session(std::shared_ptr<Impl> impl, Slot slot, tcp::socket socket) {
+  (void)slot;
+  if (impl->stopped) co_return;  // stop() ran between accept and this coroutine's start
+  if (!impl->tls) {
+    beast::tcp_stream stream(std::move(socket));
+    const Registration registration(*impl, stream);
+    co_await serve(*impl, stream);
+    co_return;
+  }
+  TlsStream stream(std::move(socket), *impl->tls);
+  const Registration registration(*impl, stream.next_layer());
+  stream.next_layer().expires_after(impl->limits.read_timeout);
+  auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::server, kAsTuple);
+  if (handshake_ec) {
+    if (!impl->stopped) ++impl->stats.tls_handshake_failed;
+    co_return;
+  }
+  co_await serve(*impl, stream);
+}
+
 asio::awaitable<void> reject(std::shared_ptr<Impl> impl, tcp::socket socket) {
   if (impl->stopped) co_return;
+  if (impl->tls) co_return;  // closing the socket is the answer: no handshake spent on it
   beast::tcp_stream stream(std::move(socket));
   const Registration registration(*impl, stream);
   co_await fail_and_close(*impl, stream, 503);
@@ -270,6 +361,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Impl> impl) {
                   " reached: answering 503 to new connections (first from " +
                   (peer_ec ? std::string("an unknown peer") : endpoint_text(peer)) + ")");
       }
+      ++impl->stats.too_many_connections;
       asio::co_spawn(impl->executor, reject(impl, std::move(socket)), impl->completion("reject"));
       continue;
     }
@@ -282,9 +374,49 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Impl> impl) {
 
 }  // namespace
 
-Server::Server(boost::asio::any_io_executor executor, Handler handler, Limits limits, LogFn log)
+Server::Server(boost::asio::any_io_executor executor, Handler handler, Limits limits, LogFn log,
+               Security security)
     : impl_(std::make_shared<detail::ServerState>(std::move(executor), std::move(handler), limits,
-                                                  std::move(log))) {}
+                                                  std::move(log), std::move(security))) {}
+
+namespace {
+
+/// The TLS context of `security`: TLS 1.2+, certificate chain and key (checked to match), and
+/// with a client CA, required client certificates. Fails naming the file.
+Result<void> make_tls(const Server::Security& security, std::optional<ssl::context>& out) {
+  ssl::context context(ssl::context::tls_server);
+  error_code ec;
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                          ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                          ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                      ec);
+  if (ec) return fail("http: tls: options: " + ec.message());
+  const auto file_error = [&](const char* key, const std::string& path) {
+    return fail(std::string("http: tls: ") + key + " \"" + path + "\": " + ec.message());
+  };
+  context.use_certificate_chain_file(security.cert_file, ec);
+  if (ec) return file_error("cert_file", security.cert_file);
+  context.use_private_key_file(security.key_file, ssl::context::pem, ec);
+  if (ec) return file_error("key_file", security.key_file);
+  if (SSL_CTX_check_private_key(context.native_handle()) != 1) {
+    return fail("http: tls: key_file \"" + security.key_file +
+                "\" does not match the certificate in cert_file \"" + security.cert_file + "\"");
+  }
+  if (!security.client_ca_file.empty()) {
+    context.load_verify_file(security.client_ca_file, ec);
+    if (ec) return file_error("client_ca_file", security.client_ca_file);
+    // Tell clients which CAs are accepted (curl and browsers pick a certificate by it).
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(security.client_ca_file.c_str())) {
+      SSL_CTX_set_client_CA_list(context.native_handle(), names);
+    }
+    context.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return fail("http: tls: verify mode: " + ec.message());
+  }
+  out.emplace(std::move(context));
+  return {};
+}
+
+}  // namespace
 
 Server::~Server() { stop(); }
 
@@ -293,6 +425,9 @@ Result<void> Server::listen(const std::string& host, std::uint16_t port) {
   if (impl.stopped) return fail("http: listen: the server was stopped");
   if (impl.acceptor.is_open()) {
     return fail("http: listen: already listening on port " + std::to_string(impl.port));
+  }
+  if (!impl.security.cert_file.empty() && !impl.tls) {
+    if (auto made = make_tls(impl.security, impl.tls); !made) return made;
   }
   error_code ec;
   const auto address = asio::ip::make_address(host, ec);
@@ -321,6 +456,8 @@ Result<void> Server::listen(const std::string& host, std::uint16_t port) {
 std::uint16_t Server::port() const { return impl_->port; }
 
 std::size_t Server::connections() const { return impl_->active; }
+
+const Server::Stats& Server::stats() const { return impl_->stats; }
 
 void Server::stop() {
   auto& impl = *impl_;

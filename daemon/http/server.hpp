@@ -11,8 +11,19 @@
 ///   still sends for up to a second) so the client reads the status instead of a reset.
 /// - At `max_connections` open sessions, further connections are accepted, answered 503 and
 ///   closed.
+/// - More than `max_requests_per_connection_per_second` requests on one connection within one
+///   second (a fixed window starting at the window's first request): 429 and close.
+/// - Every rejection is counted in `stats()`. A read timeout counts only when part of a request
+///   had arrived (a keep-alive connection closed idle is normal, not a rejection).
 /// - HEAD gets the GET answer's status and headers, with its Content-Length, and no body.
 /// - Every response carries `Server: k8sinpodd` and `Content-Length`.
+/// - TLS (optional, `Security::cert_file`): every connection starts with a TLS handshake,
+///   bounded by `read_timeout`; with `client_ca_file` a client certificate signed by it is
+///   required. A failed handshake closes the connection (counted). At max_connections a TLS
+///   connection is closed without an answer (no handshake is spent on it).
+/// - Basic auth (optional, `Security::basic_auth_users`): every target except /livez and
+///   /readyz and their sub-paths (see auth.hpp) needs valid `Authorization: Basic`, else 401
+///   with `WWW-Authenticate: Basic realm="k8sinpodd"` (the connection stays open).
 /// - Never throws after construction: failures are values (`listen`) or lines given to `LogFn`
 ///   (accept errors, saturation, a handler that threw — answered 500). Nothing is printed.
 ///
@@ -25,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -48,9 +60,36 @@ class Server {
     std::chrono::milliseconds read_timeout{5000};
     std::chrono::milliseconds write_timeout{5000};
     std::size_t max_connections = 64;
+    /// 0: unlimited.
+    std::size_t max_requests_per_connection_per_second = 100;
   };
 
-  Server(boost::asio::any_io_executor executor, Handler handler, Limits limits, LogFn log);
+  /// Rejected and failed requests since construction, by reason; monotonic.
+  struct Stats {
+    std::uint64_t bad_request = 0;           // 400: malformed
+    std::uint64_t header_too_large = 0;      // 431
+    std::uint64_t body_too_large = 0;        // 413
+    std::uint64_t too_many_connections = 0;  // 503 at max_connections
+    std::uint64_t rate_limited = 0;          // 429
+    std::uint64_t timeouts = 0;              // partial request or response write timed out
+    std::uint64_t unauthorized = 0;          // 401: basic auth missing or wrong
+    std::uint64_t tls_handshake_failed = 0;  // includes handshake timeouts, missing client cert
+    friend bool operator==(const Stats&, const Stats&) = default;
+  };
+
+  /// TLS and basic auth, as in Prometheus exporters' web config. Default: plain HTTP, no auth.
+  struct Security {
+    /// PEM files, read by listen(). cert_file empty: plain HTTP (key_file, client_ca_file unused).
+    std::string cert_file;
+    std::string key_file;
+    /// Not empty: clients must present a certificate signed by a CA in this PEM bundle.
+    std::string client_ca_file;
+    /// User name -> bcrypt hash ($2y$/$2b$/$2a$). Empty: no auth.
+    std::map<std::string, std::string> basic_auth_users;
+  };
+
+  Server(boost::asio::any_io_executor executor, Handler handler, Limits limits, LogFn log,
+         Security security = {});
   /// Calls stop().
   ~Server();
   Server(const Server&) = delete;
@@ -58,7 +97,9 @@ class Server {
 
   /// Binds and starts accepting. `host` is a numeric address: "0.0.0.0", "::", "127.0.0.1";
   /// port 0 picks an ephemeral port (see port()). Fails, naming the address, when the address
-  /// is invalid or cannot be bound, or when called twice or after stop().
+  /// is invalid or cannot be bound, or when called twice or after stop(). With TLS, first loads
+  /// the certificate, key and client CA (blocking file reads) and fails naming the file when one
+  /// cannot be read or parsed, or when the key does not match the certificate.
   Result<void> listen(const std::string& host, std::uint16_t port);
 
   /// The bound port; 0 before a successful listen().
@@ -70,6 +111,9 @@ class Server {
 
   /// Open sessions (connections counted against max_connections).
   std::size_t connections() const;
+
+  /// The counters so far.
+  const Stats& stats() const;
 
  private:
   std::shared_ptr<detail::ServerState> impl_;

@@ -71,7 +71,11 @@ std::string error_summary(const std::vector<std::string>& lines) {
   }
   if (pick.empty()) return "(no output)";
   constexpr std::size_t kMax = 300;
-  if (pick.size() > kMax) pick = pick.substr(0, kMax) + "...";
+  if (pick.size() > kMax) {
+    std::size_t cut = kMax;  // never inside a UTF-8 sequence
+    while (cut > 0 && (static_cast<unsigned char>(pick[cut]) & 0xC0U) == 0x80U) --cut;
+    pick = pick.substr(0, cut) + "...";
+  }
   return pick;
 }
 

@@ -161,6 +161,14 @@ Metrics::Metrics(std::string version, std::string revision) {
                   .Help("Orphaned processes reparented to k8sinpodd and reaped by it.")
                   .Register(registry_)
                   .Add({});
+  http_rejected_ = &prometheus::BuildCounter()
+                        .Name("k8sinpod_http_rejected_total")
+                        .Help("HTTP requests and connections the server rejected, by reason.")
+                        .Register(registry_);
+  for (const std::string_view reason : kHttpRejectReasons) {
+    http_rejected_published_.emplace(
+        std::string(reason), Published{&http_rejected_->Add({{"reason", std::string(reason)}}), 0});
+  }
 }
 
 void Metrics::reloaded(bool ok, std::chrono::system_clock::time_point when) {
@@ -173,6 +181,16 @@ void Metrics::set_restart_pending(bool pending) { restart_pending_->Set(pending 
 
 void Metrics::set_orphans_reaped(std::uint64_t total) {
   advance(*orphans_, orphans_published_, total);
+}
+
+void Metrics::set_http_rejected(const std::string& reason, std::uint64_t total) {
+  auto it = http_rejected_published_.find(reason);
+  if (it == http_rejected_published_.end()) {
+    it = http_rejected_published_
+             .emplace(reason, Published{&http_rejected_->Add({{"reason", reason}}), 0})
+             .first;
+  }
+  advance(*it->second.counter, it->second.value, total);
 }
 
 void Metrics::publish(const core::State& state, const core::Policy& policy) {

@@ -17,6 +17,7 @@
 ///   k8sinpod_control_plane_ip_changes_total            counter
 ///   k8sinpod_last_probe_success_timestamp_seconds      gauge, unix seconds, 0 until the first
 ///   k8sinpod_docker_up                                 gauge 0/1
+///   k8sinpod_http_rejected_total{reason}               counter, kHttpRejectReasons start at 0
 ///
 /// Thread-safety: the registry itself is thread-safe, but `publish()` keeps the last published
 /// counter values without a lock: call `publish()`, `observe_*()` and `render()` from one
@@ -25,9 +26,13 @@
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 
 #include "core/state.hpp"
 #include "metrics/process_collector.hpp"
@@ -68,6 +73,15 @@ class Metrics {
   void set_restart_pending(bool pending);
   /// The reaper's running count of orphans (children nobody registered) it collected.
   void set_orphans_reaped(std::uint64_t total);
+  /// The HTTP server's running count of rejected requests for `reason` (one of
+  /// kHttpRejectReasons, which are exported at 0 from the start; another reason adds a series).
+  /// Advances the counter by the increase since the last call; a smaller total is ignored.
+  void set_http_rejected(const std::string& reason, std::uint64_t total);
+
+  /// The `reason` labels of k8sinpod_http_rejected_total, named like http::Server::Stats.
+  static constexpr std::array<std::string_view, 8> kHttpRejectReasons = {
+      "bad_request",  "header_too_large", "body_too_large", "too_many_connections",
+      "rate_limited", "timeout",          "unauthorized",   "tls_handshake_failed"};
 
   /// The registry's families followed by `process_*`, in the text exposition format.
   std::string render() const;
@@ -107,6 +121,12 @@ class Metrics {
   prometheus::Gauge* restart_pending_;
   prometheus::Counter* orphans_;
   std::uint64_t orphans_published_ = 0;
+  struct Published {
+    prometheus::Counter* counter;
+    std::uint64_t value;
+  };
+  prometheus::Family<prometheus::Counter>* http_rejected_;
+  std::map<std::string, Published, std::less<>> http_rejected_published_;
 
   core::Counters published_;
 };

@@ -1,6 +1,8 @@
 // Fuzz target `config`: the YAML loader and validator, the reload diff, and the duration and
 // byte-size parsers, on arbitrary text. Input: a config file. A first line `#env VALUE` (a YAML
 // comment, so the file stays valid) also passes VALUE as DOCKER_HOST.
+#include "config/config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -8,7 +10,6 @@
 #include <string_view>
 #include <utility>
 
-#include "config/config.hpp"
 #include "config/duration.hpp"
 #include "config/reload.hpp"
 #include "config/size.hpp"
@@ -56,8 +57,8 @@ void check_plan(const config::ReloadPlan& plan) {
     require(config::applies(key) == config::Applies::restart,
             "diff: a restart key applies at restart");
   }
-  require(plan.any_change || (plan.live.empty() && plan.restart_required.empty() &&
-                              !plan.rebind_listener),
+  require(plan.any_change ||
+              (plan.live.empty() && plan.restart_required.empty() && !plan.rebind_listener),
           "diff: no change means an empty plan");
 }
 
@@ -72,7 +73,7 @@ void fuzz_parse(std::string_view text) {
     if (i == 0) continue;
     const auto& prev = result.diagnostics[i - 1];
     const bool in_order = d.line == 0 || (prev.line != 0 && std::pair(prev.line, prev.column) <=
-                                                                 std::pair(d.line, d.column));
+                                                                std::pair(d.line, d.column));
     require(in_order, "parse: diagnostics sorted by position, unpositioned last");
   }
   if (!result.config) return;

@@ -88,8 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     chunked.feed(filler.substr(0, in.filler_split));
     chunked.feed(filler.substr(in.filler_split));
   }
-  const bool all_zero = std::all_of(in.sizes.begin(), in.sizes.end(),
-                                    [](std::size_t n) { return n == 0; });
+  const bool all_zero =
+      std::all_of(in.sizes.begin(), in.sizes.end(), [](std::size_t n) { return n == 0; });
   std::string_view rest = in.body;
   for (std::size_t i = 0; !rest.empty(); ++i) {
     std::size_t n = in.sizes.empty() ? rest.size() : in.sizes[i % in.sizes.size()];

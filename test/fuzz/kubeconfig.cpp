@@ -1,12 +1,13 @@
 // Fuzz target `kubeconfig`: the pure kubeconfig reads and edits on arbitrary text. Input: a
 // kubeconfig as `kind get kubeconfig` prints it; the cluster entry edited is `kind-ci`.
+#include "kubeconfig/kubeconfig.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "fuzz.hpp"
-#include "kubeconfig/kubeconfig.hpp"
 
 using namespace k8sinpod;
 using fuzz::require;
@@ -32,7 +33,8 @@ void fuzz_set_server(std::string_view text) {
     const auto after = kubeconfig::read_credentials(*patched, kEntry);
     if (before) {
       require(after.has_value(), "set_server: credentials still readable after the edit");
-      require(after->ca_pem == before->ca_pem && after->client_cert_pem == before->client_cert_pem &&
+      require(after->ca_pem == before->ca_pem &&
+                  after->client_cert_pem == before->client_cert_pem &&
                   after->client_key_pem == before->client_key_pem,
               "set_server: credentials unchanged by the edit");
       require(after->server == url || after->server == before->server,

@@ -141,6 +141,24 @@ $ test/fakes/smoke.sh
   covered-by system.smoke
 $ test/sandbox/sandbox.sh down
   covered-by system.sandbox.down
+$ export K8SINPOD_SANDBOX_DIR=/tmp/k8sp-bench K8SINPOD_SANDBOX_NETNS=k8sp-bench
+  run export K8SINPOD_SANDBOX_DIR=/tmp/k8sp-bench K8SINPOD_SANDBOX_NETNS=k8sp-bench
+$ ninja -C build-lead k8sinpodd fake_apiserver
+  covered-by ci:cmake --build --preset
+$ test/sandbox/sandbox.sh up
+  covered-by system.sandbox.up
+$ test/sandbox/sandbox.sh exec bench/repair_latency.sh "$PWD/build-lead" /tmp/k8sp-bench-out
+  covered-by system.bench_smoke
+$ BENCH_CHANGES=5 test/sandbox/sandbox.sh exec bench/repair_latency.sh "$PWD/build-lead"
+  covered-by system.bench_smoke
+$ cmake --preset fuzz && cmake --build --preset fuzz
+  covered-by ci:cmake --build --preset fuzz
+$ test/fuzz/run.sh build/fuzz 60
+  covered-by ci:test/fuzz/run.sh build/fuzz
+$ test/fuzz/run.sh build/fuzz 300 config kubeconfig
+  covered-by ci:test/fuzz/run.sh build/fuzz
+$ K8SINPOD_FUZZ_SECONDS=60 ctest --preset fuzz
+  covered-by ci:cmake --preset fuzz
 EOF
 )
 

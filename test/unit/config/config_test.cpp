@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -498,6 +499,10 @@ TEST_CASE("known_keys lists every key in the order of the example file") {
       "docker.network",
       "tools.kind",
       "server.listen",
+      "server.tls.cert_file",
+      "server.tls.key_file",
+      "server.tls.client_ca_file",
+      "server.basic_auth_users",
       "log.level",
       "log.format",
       "log.file",
@@ -542,8 +547,9 @@ TEST_CASE("a YAML syntax error gives exactly one diagnostic at its position") {
 }
 
 TEST_CASE("a second YAML document is an error") {
+  // The position is the `---` that starts the second document.
   CHECK(only_error("log: {}\n---\ncluster: {}\n") ==
-        "k8sinpod.yaml:3:1: expected one YAML document, found a second one here");
+        "k8sinpod.yaml:2:1: expected one YAML document, found a second one here");
 }
 
 TEST_CASE("DOCKER_HOST applies only when the file does not set docker.host") {
@@ -628,6 +634,7 @@ TEST_CASE("the example config/k8sinpod.yaml spells out every key") {
   // The example's layout: a section at column 1, its keys indented by two spaces.
   std::vector<std::string> keys;
   std::string section;
+  std::string subsection;
   std::string line;
   while (std::getline(in, line)) {
     if (line.empty() || line.front() == '#') continue;
@@ -636,7 +643,13 @@ TEST_CASE("the example config/k8sinpod.yaml spells out every key") {
     if (line.front() != ' ') {
       section = line.substr(0, colon);
     } else if (line.starts_with("  ") && line[2] != ' ' && line[2] != '#') {
-      keys.push_back(section + "." + line.substr(2, colon - 2));
+      subsection = line.substr(2, colon - 2);
+      keys.push_back(section + "." + subsection);
+    } else if (line.starts_with("    ") && line[4] != ' ' && line[4] != '#') {
+      // A nested section (server.tls) is listed by its keys, not by its own name.
+      const std::string parent = section + "." + subsection;
+      if (!keys.empty() && keys.back() == parent) keys.pop_back();
+      keys.push_back(parent + "." + line.substr(4, colon - 4));
     }
   }
   CHECK(keys == known_keys());
@@ -660,4 +673,110 @@ TEST_CASE("Config equality sees a change in any section") {
   b = a;
   b.cluster.delete_on_shutdown = true;
   CHECK_FALSE(a == b);
+}
+
+TEST_CASE("server.tls and server.basic_auth_users parse") {
+  const Config c = parsed(
+      "server:\n"
+      "  tls:\n"
+      "    cert_file: /etc/k8sinpod/tls.crt\n"
+      "    key_file: /etc/k8sinpod/tls.key\n"
+      "    client_ca_file: /etc/k8sinpod/ca.crt\n"
+      "  basic_auth_users:\n"
+      "    prometheus: $2y$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234\n"
+      "    admin: \"$2b$12$abcdefghijklmnopqrstuu./CDEFGHIJKLMNOPQRSTUVWXYZ01234\"\n");
+  CHECK(c.server.tls.cert_file == "/etc/k8sinpod/tls.crt");
+  CHECK(c.server.tls.key_file == "/etc/k8sinpod/tls.key");
+  CHECK(c.server.tls.client_ca_file == "/etc/k8sinpod/ca.crt");
+  CHECK(c.server.tls.enabled());
+  const std::map<std::string, std::string> users = {
+      {"prometheus", "$2y$10$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234"},
+      {"admin", "$2b$12$abcdefghijklmnopqrstuu./CDEFGHIJKLMNOPQRSTUVWXYZ01234"}};
+  CHECK(c.server.basic_auth_users == users);
+  CHECK(c.server.listen == "0.0.0.0:9090");  // untouched
+
+  // Null sections and keys keep the defaults (TLS off, no users).
+  const Config nulls = parsed(
+      "server:\n  tls:\n    cert_file:\n    key_file: ~\n    client_ca_file:\n"
+      "  basic_auth_users:\n");
+  CHECK(nulls == Config{});
+  CHECK_FALSE(nulls.server.tls.enabled());
+  CHECK(parsed("server:\n  tls:\n  basic_auth_users: {}\n") == Config{});
+  // cert + key without a client CA is TLS without client certificates.
+  const Config no_ca = parsed("server:\n  tls:\n    cert_file: /c.pem\n    key_file: /k.pem\n");
+  CHECK(no_ca.server.tls.enabled());
+  CHECK(no_ca.server.tls.client_ca_file.empty());
+}
+
+TEST_CASE("server.tls rules are reported with line:col") {
+  CHECK(only_error("server:\n  tls:\n    cert_file: /c.pem\n") ==
+        "k8sinpod.yaml:3:16: server.tls.cert_file: needs server.tls.key_file as well");
+  CHECK(only_error("server:\n  tls:\n    key_file: /k.pem\n") ==
+        "k8sinpod.yaml:3:15: server.tls.key_file: needs server.tls.cert_file as well");
+  CHECK(only_error("server:\n  tls:\n    client_ca_file: /ca.pem\n") ==
+        "k8sinpod.yaml:3:21: server.tls.client_ca_file: needs server.tls.cert_file and "
+        "server.tls.key_file (client certificates are only asked for over TLS)");
+  CHECK(only_error("server:\n  tls:\n    cert_file: tls.crt\n    key_file: /k.pem\n") ==
+        "k8sinpod.yaml:3:16: server.tls.cert_file: \"tls.crt\": it is not an absolute path");
+  CHECK(only_error("server:\n  tls:\n    cert_file: /c.pem\n    key_file: /etc/\n") ==
+        "k8sinpod.yaml:4:15: server.tls.key_file: \"/etc/\": it names a directory, not a file");
+  CHECK(only_error(
+            "server:\n  tls:\n    cert_file: /c\n    key_file: /k\n    client_ca_file: ''\n") ==
+        "k8sinpod.yaml:5:21: server.tls.client_ca_file: \"\": it is empty");
+  CHECK(only_error("server:\n  tls:\n    cert_file: [/c]\n    key_file: /k\n") ==
+        "k8sinpod.yaml:3:16: server.tls.cert_file: expected a path, got a list");
+  CHECK(only_error("server:\n  tls:\n    certfile: /c\n") ==
+        "k8sinpod.yaml:3:5: server.tls: unknown key \"certfile\"; did you mean \"cert_file\"?");
+  CHECK(only_error("server:\n  tls: /c.pem\n") ==
+        "k8sinpod.yaml:2:8: server.tls: expected a map, got the scalar \"/c.pem\"");
+}
+
+TEST_CASE("server.basic_auth_users rules are reported with line:col") {
+  const std::string ok = "$2b$05$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+  CHECK(only_error("server:\n  basic_auth_users: [a]\n") ==
+        "k8sinpod.yaml:2:21: server.basic_auth_users: expected a map of user name to bcrypt "
+        "hash, got a list");
+  CHECK(only_error("server:\n  basic_auth_users:\n    u: plain\n") ==
+        "k8sinpod.yaml:3:8: server.basic_auth_users.u: not a bcrypt hash: it does not start "
+        "with $2a$, $2b$ or $2y$ (generate one with `htpasswd -nbBC 10 user password` or "
+        "Python's bcrypt)");
+  CHECK(only_error("server:\n  basic_auth_users:\n    u: $1$abc$def\n") ==
+        "k8sinpod.yaml:3:8: server.basic_auth_users.u: not a bcrypt hash: it does not start "
+        "with $2a$, $2b$ or $2y$ (generate one with `htpasswd -nbBC 10 user password` or "
+        "Python's bcrypt)");
+  CHECK(only_error("server:\n  basic_auth_users:\n    u: $2b$05$short\n") ==
+        "k8sinpod.yaml:3:8: server.basic_auth_users.u: not a bcrypt hash: it has 12 characters, "
+        "a bcrypt hash has 60");
+  CHECK(only_error("server:\n  basic_auth_users:\n    u: $2b$03$" + ok.substr(7) + "\n") ==
+        "k8sinpod.yaml:3:8: server.basic_auth_users.u: not a bcrypt hash: cost 3 is outside "
+        "4..31");
+  CHECK(only_error("server:\n  basic_auth_users:\n    u: $2b$1x$" + ok.substr(7) + "\n") ==
+        "k8sinpod.yaml:3:8: server.basic_auth_users.u: not a bcrypt hash: the cost after the "
+        "prefix is not two digits followed by '$'");
+  CHECK(only_error("server:\n  basic_auth_users:\n    u: \"$2b$05$" + ok.substr(8) + "!\"\n") ==
+        "k8sinpod.yaml:3:8: server.basic_auth_users.u: not a bcrypt hash: salt and hash hold a "
+        "character other than a-z A-Z 0-9 . /");
+  CHECK(only_error("server:\n  basic_auth_users:\n    \"a:b\": " + ok + "\n") ==
+        "k8sinpod.yaml:3:5: server.basic_auth_users: user name \"a:b\" contains ':', which basic "
+        "auth cannot carry");
+  CHECK(only_error("server:\n  basic_auth_users:\n    \"\": " + ok + "\n") ==
+        "k8sinpod.yaml:3:5: server.basic_auth_users: a user name must not be empty");
+  CHECK(only_error("server:\n  basic_auth_users:\n    u: " + ok + "\n    u: " + ok + "\n") ==
+        "k8sinpod.yaml:4:5: server.basic_auth_users: duplicate user \"u\" (first at line 3)");
+  CHECK(only_error("server:\n  basic_auth_users:\n    u: [x]\n") ==
+        "k8sinpod.yaml:3:8: server.basic_auth_users.u: expected a bcrypt hash, got a list");
+}
+
+TEST_CASE("a lone comma is an error at once, not an endless stream of documents") {
+  // yaml-cpp 0.7's LoadAll never returns on this input (found by test/fuzz/config).
+  for (const char* text : {",", "&M,", "cluster:\n  name: ci\n,\n"}) {
+    CAPTURE(text);
+    const auto r = k8sinpod::config::parse(text, "c.yaml", std::nullopt);
+    CHECK_FALSE(r.config.has_value());
+    CHECK_FALSE(r.diagnostics.empty());
+  }
+  const auto two = k8sinpod::config::parse("a: 1\n---\nb: 2\n", "c.yaml", std::nullopt);
+  REQUIRE(two.diagnostics.size() == 1);
+  CHECK(two.diagnostics[0].to_string() ==
+        "c.yaml:2:1: expected one YAML document, found a second one here");
 }

@@ -62,6 +62,16 @@ std::vector<Row> rows() {
          c.server.port = 1;
        },
        Applies::rebind},
+      {"server.tls.cert_file", [](Config& c) { c.server.tls.cert_file = "/c"; }, Applies::rebind},
+      {"server.tls.key_file", [](Config& c) { c.server.tls.key_file = "/k"; }, Applies::rebind},
+      {"server.tls.client_ca_file", [](Config& c) { c.server.tls.client_ca_file = "/ca"; },
+       Applies::rebind},
+      {"server.basic_auth_users",
+       [](Config& c) {
+         c.server.basic_auth_users["u"] =
+             "$2b$05$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+       },
+       Applies::rebind},
       {"log.level", [](Config& c) { c.log.level = LogLevel::debug; }, Applies::live},
       {"log.format", [](Config& c) { c.log.format = LogFormat::json; }, Applies::live},
       {"log.file", [](Config& c) { c.log.file = "/l"; }, Applies::restart},

@@ -323,3 +323,14 @@ TEST_CASE("format_rfc3339 writes UTC with milliseconds") {
   CHECK(http::format_rfc3339(kProbeAt) == "2023-11-14T22:13:20.250Z");
   CHECK(http::format_rfc3339(core::TimePoint{} + 951782400s + 999ms) == "2000-02-29T00:00:00.999Z");
 }
+
+TEST_CASE("/status stays valid JSON when an error text holds invalid UTF-8") {
+  Fixture f;
+  f.state = ready_state();
+  f.state.last_error = std::string("kind: exit 1: ERROR: \xe2\x9c") + " \xff end";
+  const auto r = f.get("/status");
+  REQUIRE(r.status == 200);
+  const auto v = boost::json::parse(r.body).as_object();
+  CHECK(v.at("last_error").as_string() ==
+        "kind: exit 1: ERROR: \xEF\xBF\xBD\xEF\xBF\xBD \xEF\xBF\xBD end");
+}

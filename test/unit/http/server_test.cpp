@@ -2,7 +2,9 @@
 // clients as coroutines on the same loop, every wait bounded by a deadline (no sleeps).
 #include "http/server.hpp"
 
+#include <crypt.h>
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
@@ -10,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -21,7 +24,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -43,10 +49,10 @@ constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kClientTimeout = 5s;
 
 struct Harness {
-  explicit Harness(http::Server::Limits limits = {})
+  explicit Harness(http::Server::Limits limits = {}, http::Server::Security security = {})
       : server(
             ioc.get_executor(), [this](const http::Request& r) { return handle(r); }, limits,
-            [this](std::string line) { logs.push_back(std::move(line)); }) {
+            [this](std::string line) { logs.push_back(std::move(line)); }, std::move(security)) {
     const auto listening = server.listen("127.0.0.1", 0);
     REQUIRE(listening.has_value());
     REQUIRE(server.port() != 0);
@@ -310,6 +316,45 @@ asio::awaitable<void> throwing_handler_client(Harness& h) {
   CHECK(after.res.result_int() == 200);
 }
 
+asio::awaitable<void> idle_client(Harness& h) {
+  const auto endpoint = h.endpoint();
+  auto c = co_await connect(endpoint);
+  auto r = co_await exchange(*c, bhttp::verb::get, "/one");
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.res.result_int() == 200);
+  const auto closed = co_await wait_closed(*c);
+  CHECK(closed_by_peer(closed));
+}
+
+/// Pipelines `total` requests; expects the first ones served, then one 429 and the close.
+asio::awaitable<void> rate_client(Harness& h, int total) {
+  const auto endpoint = h.endpoint();
+  auto c = co_await connect(endpoint);
+  std::string bytes;
+  for (int i = 0; i < total; ++i) bytes += "GET /r HTTP/1.1\r\nHost: x\r\n\r\n";
+  const auto sent = co_await send_raw(*c, bytes);
+  REQUIRE_FALSE(sent);
+  std::vector<unsigned> statuses;
+  for (;;) {
+    auto r = co_await read_reply(*c);
+    if (r.ec) break;
+    statuses.push_back(r.res.result_int());
+    if (!r.res.keep_alive()) break;
+  }
+  const std::vector<unsigned> expected = {200, 200, 200, 429};
+  CHECK(statuses == expected);
+  const auto closed = co_await wait_closed(*c);
+  CHECK(closed_by_peer(closed));
+}
+
+asio::awaitable<void> keep_alive_client_on_fresh(Harness& h) {
+  const auto endpoint = h.endpoint();
+  auto c = co_await connect(endpoint);
+  auto r = co_await exchange(*c, bhttp::verb::get, "/fresh");
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.res.result_int() == 200);
+}
+
 }  // namespace
 
 TEST_CASE("server: keep-alive serves two requests on one connection") {
@@ -329,6 +374,7 @@ TEST_CASE("server: a 9 KiB header is rejected with 431 and the connection closed
       "\r\n\r\n";
   h.run(rejected_client(h, big, 431));
   CHECK(h.handled == 0);
+  CHECK(h.server.stats() == http::Server::Stats{.header_too_large = 1});
 }
 
 TEST_CASE("server: a body on GET beyond the limit is 413") {
@@ -336,6 +382,7 @@ TEST_CASE("server: a body on GET beyond the limit is 413") {
   h.run(
       rejected_client(h, "GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 413));
   CHECK(h.handled == 0);
+  CHECK(h.server.stats() == http::Server::Stats{.body_too_large = 1});
 }
 
 TEST_CASE("server: a malformed request is 400 and the connection closed") {
@@ -343,6 +390,7 @@ TEST_CASE("server: a malformed request is 400 and the connection closed") {
   h.run(rejected_client(h, "NOT A REQUEST\r\n\r\n", 400));
   h.run(rejected_client(h, "GET /livez HTTP/1.1\r\nno colon here\r\n\r\n", 400));
   CHECK(h.handled == 0);
+  CHECK(h.server.stats() == http::Server::Stats{.bad_request = 2});
 }
 
 TEST_CASE("server: a stalled half request is closed after read_timeout") {
@@ -355,6 +403,27 @@ TEST_CASE("server: a stalled half request is closed after read_timeout") {
   CHECK(took < 2s);
   CHECK(h.run_until([&] { return h.server.connections() == 0; }));
   CHECK(h.handled == 0);
+  CHECK(h.server.stats() == http::Server::Stats{.timeouts = 1});
+}
+
+TEST_CASE("server: an idle keep-alive connection closed at read_timeout is not counted") {
+  http::Server::Limits limits;
+  limits.read_timeout = 100ms;
+  Harness h(limits);
+  h.run(idle_client(h));
+  CHECK(h.run_until([&] { return h.server.connections() == 0; }));
+  CHECK(h.server.stats() == http::Server::Stats{});
+}
+
+TEST_CASE("server: requests beyond the per-connection rate are answered 429 and closed") {
+  http::Server::Limits limits;
+  limits.max_requests_per_connection_per_second = 3;
+  Harness h(limits);
+  h.run(rate_client(h, 5));
+  CHECK(h.handled == 3);
+  CHECK(h.server.stats() == http::Server::Stats{.rate_limited = 1});
+  // The limit is per connection: a new connection is served.
+  h.run(keep_alive_client_on_fresh(h));
 }
 
 TEST_CASE("server: connections beyond max_connections are answered 503 and closed") {
@@ -363,6 +432,7 @@ TEST_CASE("server: connections beyond max_connections are answered 503 and close
   Harness h(limits);
   h.run(flood_client(h, 5));
   CHECK(h.logged("503"));
+  CHECK(h.server.stats() == http::Server::Stats{.too_many_connections = 2});
 }
 
 TEST_CASE("server: stop() closes the acceptor and every connection") {
@@ -404,4 +474,239 @@ TEST_CASE("server: listen fails as a value, naming the address") {
   CHECK(taken.error().message.find("bind 127.0.0.1:" + std::to_string(h.server.port())) !=
         std::string::npos);
   CHECK(second.port() == 0);
+}
+
+// ---- TLS and basic auth ----
+
+namespace {
+
+namespace ssl = asio::ssl;
+
+/// Certificates made with the openssl CLI in a temp dir: a self-signed server certificate for
+/// 127.0.0.1, a CA, a client certificate the CA signed, and a self-signed "stranger" client.
+struct Pki {
+  Pki() {
+    char pattern[] = "/tmp/k8sinpod-http-XXXXXX";
+    REQUIRE(::mkdtemp(pattern) != nullptr);
+    dir = pattern;
+    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1";
+    sh("openssl req -x509" + ec +
+       " -keyout server.key -out server.crt -subj /CN=127.0.0.1 -addext "
+       "subjectAltName=IP:127.0.0.1");
+    sh("openssl req -x509" + ec + " -keyout ca.key -out ca.crt -subj /CN=test-ca");
+    sh("openssl req -new" + ec.substr(0, ec.find(" -days")) +
+       " -keyout client.key -out client.csr -subj /CN=client");
+    sh("openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1"
+       " -out client.crt");
+    sh("openssl req -x509" + ec + " -keyout stranger.key -out stranger.crt -subj /CN=stranger");
+  }
+  ~Pki() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  void sh(const std::string& command) const {
+    const std::string line = "cd '" + dir + "' && " + command + " >/dev/null 2>&1";
+    INFO(line);
+    REQUIRE(std::system(line.c_str()) == 0);
+  }
+  std::string file(const char* name) const { return dir + "/" + name; }
+  std::string dir;
+};
+
+http::Server::Security tls_security(const Pki& pki, bool client_ca) {
+  http::Server::Security s;
+  s.cert_file = pki.file("server.crt");
+  s.key_file = pki.file("server.key");
+  if (client_ca) s.client_ca_file = pki.file("ca.crt");
+  return s;
+}
+
+/// A client context that trusts the server's self-signed certificate; `client` names a
+/// certificate/key pair in the Pki ("client", "stranger") or is empty for none.
+ssl::context client_context(const Pki& pki, const std::string& client) {
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(pki.file("server.crt"));
+  ctx.set_verify_mode(ssl::verify_peer);
+  if (!client.empty()) {
+    ctx.use_certificate_chain_file(pki.file((client + ".crt").c_str()));
+    ctx.use_private_key_file(pki.file((client + ".key").c_str()), ssl::context::pem);
+  }
+  return ctx;
+}
+
+struct TlsOutcome {
+  error_code handshake;
+  error_code request;  // of the write or the read
+  unsigned status = 0;
+};
+
+/// Connects over TLS, sends GET `target`, reads the answer; records where it failed.
+asio::awaitable<void> tls_client(tcp::endpoint endpoint, ssl::context& ctx, std::string target,
+                                 TlsOutcome* out) {
+  const auto executor = co_await asio::this_coro::executor;
+  beast::ssl_stream<beast::tcp_stream> stream(executor, ctx);
+  beast::get_lowest_layer(stream).expires_after(kClientTimeout);
+  co_await beast::get_lowest_layer(stream).async_connect(endpoint, asio::use_awaitable);
+  auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::client, kAsTuple);
+  out->handshake = hs_ec;
+  if (hs_ec) co_return;
+  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  auto [write_ec, written] = co_await bhttp::async_write(stream, req, kAsTuple);
+  if (write_ec) {
+    out->request = write_ec;
+    co_return;
+  }
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  auto [read_ec, read] = co_await bhttp::async_read(stream, buffer, res, kAsTuple);
+  out->request = read_ec;
+  if (!read_ec) out->status = res.result_int();
+}
+
+asio::awaitable<void> plain_to_tls_client(Harness& h) {
+  const auto endpoint = h.endpoint();
+  auto c = co_await connect(endpoint);
+  const auto sent = co_await send_raw(*c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE_FALSE(sent);
+  auto reply = co_await read_reply(*c);
+  CHECK(reply.ec);  // no HTTP answer on a TLS port
+}
+
+/// GET `target` with an optional Authorization header; returns the reply.
+asio::awaitable<void> auth_client(Harness& h, std::string target, std::string authorization,
+                                  Reply* out) {
+  const auto endpoint = h.endpoint();
+  auto c = co_await connect(endpoint);
+  bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
+  req.set(bhttp::field::host, "127.0.0.1");
+  if (!authorization.empty()) req.set(bhttp::field::authorization, authorization);
+  c->stream.expires_after(kClientTimeout);
+  auto [ec, n] = co_await bhttp::async_write(c->stream, req, kAsTuple);
+  REQUIRE_FALSE(ec);
+  *out = co_await read_reply(*c);
+}
+
+std::string bcrypt_hash(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  REQUIRE(crypt_gensalt_rn("$2b$", 5, nullptr, 0, salt, sizeof salt) != nullptr);
+  crypt_data data{};
+  const char* hash = crypt_r(password.c_str(), salt, &data);
+  REQUIRE(hash != nullptr);
+  return hash;
+}
+
+}  // namespace
+
+TEST_CASE("server: TLS without client CA serves HTTPS and refuses plain HTTP") {
+  const Pki pki;
+  Harness h({}, tls_security(pki, false));
+  auto ctx = client_context(pki, "");
+  TlsOutcome out;
+  h.run(tls_client(h.endpoint(), ctx, "/tls", &out));
+  CHECK_FALSE(out.handshake);
+  CHECK_FALSE(out.request);
+  CHECK(out.status == 200);
+  CHECK(h.handled == 1);
+
+  h.run(plain_to_tls_client(h));
+  CHECK(h.handled == 1);
+  CHECK(h.run_until([&] { return h.server.stats().tls_handshake_failed == 1; }));
+}
+
+TEST_CASE("server: TLS with client_ca_file requires a client certificate the CA signed") {
+  const Pki pki;
+  Harness h({}, tls_security(pki, true));
+
+  auto signed_ctx = client_context(pki, "client");
+  TlsOutcome ok;
+  h.run(tls_client(h.endpoint(), signed_ctx, "/mtls", &ok));
+  CHECK_FALSE(ok.handshake);
+  CHECK(ok.status == 200);
+  CHECK(h.handled == 1);
+
+  // TLS 1.3 may finish the client's side of the handshake before the server has checked the
+  // certificate: the refusal then shows on the request. Either way, no answer.
+  auto none_ctx = client_context(pki, "");
+  TlsOutcome none;
+  h.run(tls_client(h.endpoint(), none_ctx, "/mtls", &none));
+  CHECK((none.handshake || none.request));
+  CHECK(none.status == 0);
+
+  auto stranger_ctx = client_context(pki, "stranger");
+  TlsOutcome stranger;
+  h.run(tls_client(h.endpoint(), stranger_ctx, "/mtls", &stranger));
+  CHECK((stranger.handshake || stranger.request));
+  CHECK(stranger.status == 0);
+
+  CHECK(h.handled == 1);
+  CHECK(h.run_until([&] { return h.server.stats().tls_handshake_failed == 2; }));
+}
+
+TEST_CASE("server: listen fails naming an unreadable TLS file or a mismatched key") {
+  const Pki pki;
+  asio::io_context ioc;
+  const auto handler = [](const http::Request&) { return http::Response{}; };
+  const auto quiet = [](const std::string&) {};
+
+  auto missing = tls_security(pki, false);
+  missing.cert_file = pki.file("nope.crt");
+  http::Server a(ioc.get_executor(), handler, {}, quiet, missing);
+  const auto ra = a.listen("127.0.0.1", 0);
+  REQUIRE(ra.has_error());
+  INFO(ra.error().message);
+  CHECK(ra.error().message.find("http: tls: cert_file \"" + pki.file("nope.crt") + "\"") !=
+        std::string::npos);
+  CHECK(a.port() == 0);
+
+  auto mismatch = tls_security(pki, false);
+  mismatch.key_file = pki.file("ca.key");
+  http::Server b(ioc.get_executor(), handler, {}, quiet, mismatch);
+  const auto rb = b.listen("127.0.0.1", 0);
+  REQUIRE(rb.has_error());
+  INFO(rb.error().message);  // OpenSSL itself refuses the key: "key values mismatch"
+  CHECK(rb.error().message.find("http: tls: key_file \"" + pki.file("ca.key") + "\"") !=
+        std::string::npos);
+
+  auto bad_ca = tls_security(pki, true);
+  bad_ca.client_ca_file = pki.file("missing-ca.crt");
+  http::Server c(ioc.get_executor(), handler, {}, quiet, bad_ca);
+  const auto rc = c.listen("127.0.0.1", 0);
+  REQUIRE(rc.has_error());
+  CHECK(rc.error().message.find("client_ca_file") != std::string::npos);
+}
+
+TEST_CASE("server: basic auth guards every route but /livez and /readyz") {
+  http::Server::Security security;
+  security.basic_auth_users = {{"prom", bcrypt_hash("s3cret")}};
+  Harness h({}, security);
+  const std::string good = "Basic cHJvbTpzM2NyZXQ=";      // prom:s3cret
+  const std::string wrong = "Basic cHJvbTp3cm9uZw==";     // prom:wrong
+  const std::string stranger = "Basic b3RoZXI6czNjcmV0";  // other:s3cret
+
+  Reply r;
+  h.run(auth_client(h, "/metrics", "", &r));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.res.result_int() == 401);
+  CHECK(r.res[bhttp::field::www_authenticate] == "Basic realm=\"k8sinpodd\"");
+  h.run(auth_client(h, "/metrics", wrong, &r));
+  CHECK(r.res.result_int() == 401);
+  h.run(auth_client(h, "/status", stranger, &r));
+  CHECK(r.res.result_int() == 401);
+  CHECK(h.handled == 0);
+
+  h.run(auth_client(h, "/metrics", good, &r));
+  CHECK(r.res.result_int() == 200);
+  CHECK(r.res.body() == "GET /metrics\n");
+  h.run(auth_client(h, "/status", good, &r));  // the cached pair
+  CHECK(r.res.result_int() == 200);
+
+  for (const char* open :
+       {"/readyz", "/readyz?verbose", "/readyz/docker", "/livez", "/livez/ping"}) {
+    CAPTURE(open);
+    h.run(auth_client(h, open, "", &r));
+    CHECK(r.res.result_int() == 200);
+  }
+  CHECK(h.handled == 7);
+  CHECK(h.server.stats() == http::Server::Stats{.unauthorized = 3});
 }

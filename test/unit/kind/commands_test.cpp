@@ -57,3 +57,8 @@ TEST_CASE("error summary prefers the last ERROR line") {
   CHECK(error_summary(V{}) == "(no output)");
   CHECK(error_summary(V{std::string(500, 'x')}).size() == 303);
 }
+
+TEST_CASE("error summary never cuts a UTF-8 sequence in two") {
+  const auto summary = error_summary(V{"ERROR: " + std::string(292, 'x') + "\xe2\x9c\x93 done"});
+  CHECK(summary == "ERROR: " + std::string(292, 'x') + "...");
+}

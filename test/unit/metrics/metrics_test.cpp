@@ -189,6 +189,10 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
   m.set_restart_pending(true);
   m.set_orphans_reaped(5);
   m.set_orphans_reaped(7);
+  m.set_http_rejected("rate_limited", 2);
+  m.set_http_rejected("rate_limited", 5);
+  m.set_http_rejected("bad_request", 1);
+  m.set_http_rejected("bad_request", 0);  // smaller: ignored, counters never go down
 
   const std::vector<std::string> expected = {
       R"(# HELP k8sinpod_build_info Build information of k8sinpodd; the value is always 1.)",
@@ -306,6 +310,16 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
       R"(# HELP k8sinpod_orphans_reaped_total Orphaned processes reparented to k8sinpodd and reaped by it.)",
       R"(# TYPE k8sinpod_orphans_reaped_total counter)",
       R"(k8sinpod_orphans_reaped_total 7)",
+      R"(# HELP k8sinpod_http_rejected_total HTTP requests and connections the server rejected, by reason.)",
+      R"(# TYPE k8sinpod_http_rejected_total counter)",
+      R"(k8sinpod_http_rejected_total{reason="bad_request"} 1)",
+      R"(k8sinpod_http_rejected_total{reason="header_too_large"} 0)",
+      R"(k8sinpod_http_rejected_total{reason="body_too_large"} 0)",
+      R"(k8sinpod_http_rejected_total{reason="too_many_connections"} 0)",
+      R"(k8sinpod_http_rejected_total{reason="rate_limited"} 5)",
+      R"(k8sinpod_http_rejected_total{reason="timeout"} 0)",
+      R"(k8sinpod_http_rejected_total{reason="unauthorized"} 0)",
+      R"(k8sinpod_http_rejected_total{reason="tls_handshake_failed"} 0)",
   };
   const auto text = m.render();
   // The registry orders families by type and samples by hash: compare the lines as a set.
