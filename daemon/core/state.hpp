@@ -54,7 +54,7 @@ struct Policy {
   Duration probe_interval{std::chrono::seconds(5)};
   // After a Docker event the cluster is often mid-change (a node restarting): until it is ready
   // again, re-check after this delay, doubling, up to probe_interval.
-  Duration recheck_initial{std::chrono::milliseconds(25)};
+  Duration recheck_initial{std::chrono::milliseconds(10)};
   int failure_threshold = 3;
   bool recreate_on_ip_change = false;  // remediation.on_ip_change: recreate (default repatch)
   Duration recreate_after{std::chrono::seconds(60)};  // continuous failure before recreating

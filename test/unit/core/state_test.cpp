@@ -415,7 +415,7 @@ TEST_CASE("a control plane that is gone is given restart_grace before it is recr
   gone.ok = true;
   d.feed(DockerEventSeen{"container destroy"}, kT0).feed(gone, kT0);
   CHECK(d.s.phase == Phase::unready);
-  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 25ms}});  // looks again soon
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});  // looks again soon
   d.feed(TimerFired{TimerId::probe}, kT0 + 29s).feed(gone, kT0 + 29s);
   CHECK(d.s.phase == Phase::unready);
   d.feed(TimerFired{TimerId::probe}, kT0 + 30s).feed(gone, kT0 + 30s);
@@ -522,18 +522,18 @@ TEST_CASE("after a Docker event, a cluster that is not ready is re-checked soon,
   stopped.ok = true;
   stopped.found = true;
   d.feed(DockerEventSeen{"container die"}).feed(stopped);
-  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 25ms}});
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
   std::vector<Duration> delays;
   for (int i = 0; i < 9; ++i) {
     d.feed(TimerFired{TimerId::probe}).feed(stopped);
     delays.push_back(std::get<ArmTimer>(d.last.at(0)).after);
   }
   // Doubling up to the 5 s interval.
-  CHECK(delays == std::vector<Duration>{50ms, 100ms, 200ms, 400ms, 800ms, 1600ms, 3200ms, 5s, 5s});
+  CHECK(delays == std::vector<Duration>{20ms, 40ms, 80ms, 160ms, 320ms, 640ms, 1280ms, 2560ms, 5s});
   // Every further event starts the series over: a burst does not push the next look out.
   d.feed(TimerFired{TimerId::probe}).feed(stopped);
   d.feed(DockerEventSeen{"container start"}).feed(stopped);
-  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 25ms}});
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
   // Ready again: the normal interval, and the next event starts from 100 ms again.
   d.feed(TimerFired{TimerId::probe}).feed(running_at("172.18.0.2"));
   d.feed(KubeconfigChecked{true, RepairReason::missing, ""});
