@@ -44,12 +44,6 @@ DOCKER_HOST is used when the configuration does not set docker.host.
 Documentation: docs/configuration.md, docs/architecture.md.
 )";
 
-std::optional<std::string> env(const char* name) {
-  const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe): before any thread
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,7 +71,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto loaded = k8sinpod::config::load_file(config_path, env("DOCKER_HOST"));
+  auto loaded = k8sinpod::config::load_file(config_path, k8sinpod::app::env_value("DOCKER_HOST"));
   if (!loaded.config) {
     for (const auto& d : loaded.diagnostics) std::cerr << d.to_string() << '\n';
     return 1;
@@ -109,7 +103,8 @@ int main(int argc, char** argv) {
   options.config_path = config_path;
   options.version = K8SINPOD_VERSION;
   options.revision = K8SINPOD_REVISION;
-  options.path_env = env("PATH").value_or("/usr/local/bin:/usr/bin:/bin");
+  const auto path = k8sinpod::app::env_value("PATH");
+  options.path_env = path && !path->empty() ? *path : "/usr/local/bin:/usr/bin:/bin";
   k8sinpod::app::App app(io, options);
   if (auto r = app.start(); !r) {
     std::cerr << config_path << ": " << r.error().message << '\n';

@@ -5,6 +5,8 @@
 #include <boost/json.hpp>
 #include <string>
 
+#include "fakes/core_states.hpp"
+
 using namespace k8sinpod;
 using namespace std::chrono_literals;
 using http::Request;
@@ -16,16 +18,8 @@ constexpr core::TimePoint kProbeAt =
     core::TimePoint{} + 1700000000s + 250ms;  // 2023-11-14T22:13:20.250Z
 
 core::State ready_state() {
-  core::State s;
-  s.phase = core::Phase::ready;
-  s.docker_ok = true;
-  s.control_plane_running = true;
-  s.control_plane_ip = "172.18.0.2";
-  s.kubeconfig_ip = "172.18.0.2";
-  s.kubeconfig_ok = true;
+  auto s = fakes::ready_state(kProbeAt);
   s.last_probe = core::ProbeRecord{true, kProbeAt, 42ms, ""};
-  s.last_probe_success = kProbeAt;
-  s.last_probe_success_ip = "172.18.0.2";
   s.counters = {10, 2, 1, 0, 3, 1, 1};
   return s;
 }

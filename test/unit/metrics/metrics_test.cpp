@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "fakes/core_states.hpp"
+
 using namespace k8sinpod;
 using namespace std::chrono_literals;
 
@@ -53,18 +55,7 @@ std::string phase_key(core::Phase p) {
   return std::string("k8sinpod_cluster_phase{phase=\"") + core::to_string(p) + "\"}";
 }
 
-core::State ready_state() {
-  core::State s;
-  s.phase = core::Phase::ready;
-  s.docker_ok = true;
-  s.control_plane_running = true;
-  s.control_plane_ip = "172.18.0.2";
-  s.kubeconfig_ip = "172.18.0.2";
-  s.kubeconfig_ok = true;
-  s.last_probe_success = core::TimePoint{} + 1700000000s;
-  s.last_probe_success_ip = "172.18.0.2";
-  return s;
-}
+core::State ready_state() { return fakes::ready_state(core::TimePoint{} + 1700000000s); }
 
 }  // namespace
 
