@@ -368,6 +368,7 @@ void App::execute(const core::Command& command) {
                 auto op = prober_.readyz(ip, kApiServerPort, options_.config.health.timeout);
                 auto o = co_await std::move(op);
                 metrics_.observe_probe(o.took);
+                metrics_.set_probe_connections(prober_.connections_opened());
                 log_->debug("probe {}: {} in {} ms", ip, o.ok ? "ok" : o.error, o.took.count());
                 dispatch(core::ProbeFinished{o.ok, ip, o.error, o.took});
               },

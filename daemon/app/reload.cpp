@@ -119,11 +119,14 @@ Result<void> App::listen(const config::ServerConfig& server) {
                                [this] {
                                  metrics_.set_orphans_reaped(reaper_.orphans_reaped());
                                  publish_http_stats();
-                                 return metrics_.render();
+                                 return metrics_.render_reusing(std::chrono::steady_clock::now());
                                }};
         return http::route(req, ctx);
       },
-      http::Server::Limits{}, [http_log](const std::string& msg) { http_log->warn("{}", msg); },
+      http::Server::Limits{.max_connections = static_cast<std::size_t>(server.max_connections),
+                           .max_requests_per_connection_per_second = static_cast<std::size_t>(
+                               server.max_requests_per_connection_per_second)},
+      [http_log](const std::string& msg) { http_log->warn("{}", msg); },
       http::Server::Security{.cert_file = server.tls.cert_file,
                              .key_file = server.tls.key_file,
                              .client_ca_file = server.tls.client_ca_file,
@@ -196,7 +199,12 @@ void App::reload(const char* source, bool forced) {
   if (!plan.any_change) {
     log_->info("config reload ({}): no change", source);
     metrics_.set_restart_pending(false);
-    return report(true);
+    report(true);
+    // Still a reload: after fixing what made the cluster crash-loop, `kill -HUP` with the same
+    // file is how an operator lifts the crash-loop guard (docs/configuration.md,
+    // remediation.max_recreates: "until the window rolls over or the config is reloaded").
+    dispatch(core::ConfigReloaded{});
+    return;
   }
 
   // Keys that cannot change under a running supervisor keep their running values; say which.

@@ -39,7 +39,9 @@ constexpr std::array<std::string_view, 8> kRemediationKeys = {
     "backoff_max",  "backoff_reset",  "max_recreates", "window"};
 constexpr std::array<std::string_view, 2> kDockerKeys = {"host", "network"};
 constexpr std::array<std::string_view, 1> kToolsKeys = {"kind"};
-constexpr std::array<std::string_view, 3> kServerKeys = {"listen", "tls", "basic_auth_users"};
+constexpr std::array<std::string_view, 5> kServerKeys = {"listen", "tls", "basic_auth_users",
+                                                         "max_connections",
+                                                         "max_requests_per_connection_per_second"};
 constexpr std::array<std::string_view, 3> kTlsKeys = {"cert_file", "key_file", "client_ca_file"};
 /// A bcrypt hash: $2a$, $2b$ or $2y$, a two-digit cost, '$', 53 characters of its base64.
 constexpr std::size_t kBcryptLength = 60;
@@ -56,6 +58,10 @@ constexpr std::array<std::span<const std::string_view>, 8> kSectionKeys = {
 /// max_files is bounded because spdlog's rotating sink refuses (throws) above 200000, and
 /// thousands of rotated files are a mistake rather than a policy.
 constexpr int kMaxLogFiles = 1000;
+
+/// Every connection holds a file descriptor, and a soft RLIMIT_NOFILE of 1024 is common: far more
+/// than a few thousand is a mistake rather than a policy.
+constexpr int kMaxServerConnections = 10000;
 
 constexpr std::array<std::pair<std::string_view, LogLevel>, 5> kLogLevels = {{
     {"trace", LogLevel::trace},
@@ -664,6 +670,11 @@ class Parser {
       server_tls(fields(tls->value, "server.tls", kTlsKeys));
     }
     if (const Entry* users = present(f, "basic_auth_users")) basic_auth_users(*users);
+    int_field(f, "max_connections", "server.max_connections", 1, kMaxServerConnections,
+              s.max_connections);
+    int_field(f, "max_requests_per_connection_per_second",
+              "server.max_requests_per_connection_per_second", 0, std::numeric_limits<int>::max(),
+              s.max_requests_per_connection_per_second);
   }
 
   /// An absolute file path; returns whether the key was present and valid.

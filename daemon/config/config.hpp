@@ -98,6 +98,11 @@ struct ServerConfig {
   /// User name -> bcrypt hash (`$2a$`, `$2b$` or `$2y$`). Not empty: every route except
   /// /livez and /readyz requires HTTP basic auth.
   std::map<std::string, std::string> basic_auth_users;
+  /// Open connections served at once; one more is answered 503 and closed.
+  int max_connections = 64;
+  /// Requests one connection may send within one second before it is answered 429 and closed;
+  /// 0: unlimited.
+  int max_requests_per_connection_per_second = 100;
   friend bool operator==(const ServerConfig&, const ServerConfig&) = default;
 };
 

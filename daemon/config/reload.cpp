@@ -15,7 +15,7 @@ struct Rule {
 
 // One row per key of known_keys(), in its order. The reasons for each category are in
 // docs/configuration.md ("Reload").
-constexpr std::array<Rule, 31> kRules = {{
+constexpr std::array<Rule, 33> kRules = {{
     {"cluster.name", Applies::restart,
      [](const Config& a, const Config& b) { return a.cluster.name != b.cluster.name; }},
     {"cluster.kind_config", Applies::restart,
@@ -103,6 +103,15 @@ constexpr std::array<Rule, 31> kRules = {{
     {"server.basic_auth_users", Applies::rebind,
      [](const Config& a, const Config& b) {
        return a.server.basic_auth_users != b.server.basic_auth_users;
+     }},
+    {"server.max_connections", Applies::rebind,
+     [](const Config& a, const Config& b) {
+       return a.server.max_connections != b.server.max_connections;
+     }},
+    {"server.max_requests_per_connection_per_second", Applies::rebind,
+     [](const Config& a, const Config& b) {
+       return a.server.max_requests_per_connection_per_second !=
+              b.server.max_requests_per_connection_per_second;
      }},
     {"log.level", Applies::live,
      [](const Config& a, const Config& b) { return a.log.level != b.log.level; }},

@@ -11,9 +11,12 @@
 namespace k8sinpod::metrics {
 namespace {
 
-void advance(prometheus::Counter& counter, std::uint64_t& published, std::uint64_t now) {
-  if (now > published) counter.Increment(static_cast<double>(now - published));
+/// Returns whether the counter moved.
+bool advance(prometheus::Counter& counter, std::uint64_t& published, std::uint64_t now) {
+  const bool moved = now > published;
+  if (moved) counter.Increment(static_cast<double>(now - published));
   published = now;
+  return moved;
 }
 
 double seconds(std::chrono::milliseconds d) { return std::chrono::duration<double>(d).count(); }
@@ -161,6 +164,13 @@ Metrics::Metrics(std::string version, std::string revision) {
                   .Help("Orphaned processes reparented to k8sinpodd and reaped by it.")
                   .Register(registry_)
                   .Add({});
+  probe_connections_ = &prometheus::BuildCounter()
+                            .Name("k8sinpod_probe_connections_total")
+                            .Help(
+                                "TCP+TLS connections opened to the API server by the probe; "
+                                "kept alive between probes.")
+                            .Register(registry_)
+                            .Add({});
   http_rejected_ = &prometheus::BuildCounter()
                         .Name("k8sinpod_http_rejected_total")
                         .Help("HTTP requests and connections the server rejected, by reason.")
@@ -172,15 +182,23 @@ Metrics::Metrics(std::string version, std::string revision) {
 }
 
 void Metrics::reloaded(bool ok, std::chrono::system_clock::time_point when) {
+  dirty_ = true;
   reload_ok_->Set(ok ? 1 : 0);
   (ok ? reloads_ok_ : reloads_failed_)->Increment();
   if (ok) reload_success_time_->Set(std::chrono::duration<double>(when.time_since_epoch()).count());
 }
 
-void Metrics::set_restart_pending(bool pending) { restart_pending_->Set(pending ? 1 : 0); }
+void Metrics::set_restart_pending(bool pending) {
+  dirty_ = true;
+  restart_pending_->Set(pending ? 1 : 0);
+}
 
 void Metrics::set_orphans_reaped(std::uint64_t total) {
-  advance(*orphans_, orphans_published_, total);
+  if (advance(*orphans_, orphans_published_, total)) dirty_ = true;
+}
+
+void Metrics::set_probe_connections(std::uint64_t total) {
+  if (advance(*probe_connections_, probe_connections_published_, total)) dirty_ = true;
 }
 
 void Metrics::set_http_rejected(const std::string& reason, std::uint64_t total) {
@@ -190,10 +208,11 @@ void Metrics::set_http_rejected(const std::string& reason, std::uint64_t total) 
              .emplace(reason, Published{&http_rejected_->Add({{"reason", reason}}), 0})
              .first;
   }
-  advance(*it->second.counter, it->second.value, total);
+  if (advance(*it->second.counter, it->second.value, total)) dirty_ = true;
 }
 
 void Metrics::publish(const core::State& state, const core::Policy& policy) {
+  dirty_ = true;
   cluster_ready_->Set(core::is_ready(state, policy) ? 1 : 0);
   for (std::size_t i = 0; i < kPhaseCount; ++i) {
     phase_[i]->Set(core::kAllPhases[i] == state.phase ? 1 : 0);
@@ -225,15 +244,28 @@ void Metrics::publish(const core::State& state, const core::Policy& policy) {
 }
 
 void Metrics::count_docker_event(const std::string& type, const std::string& action) {
+  dirty_ = true;
   docker_events_->Add({{"type", type}, {"action", action}}).Increment();
 }
 
 void Metrics::observe_probe(std::chrono::milliseconds took) {
+  dirty_ = true;
   probe_duration_->Observe(seconds(took));
 }
 
 void Metrics::observe_create(std::chrono::milliseconds took) {
+  dirty_ = true;
   create_duration_->Observe(seconds(took));
+}
+
+const std::string& Metrics::render_reusing(std::chrono::steady_clock::time_point now) {
+  if (dirty_ || rendered_.empty() || now - rendered_at_ >= kReuseRender || now < rendered_at_) {
+    rendered_ = render();
+    ++renders_;
+    rendered_at_ = now;
+    dirty_ = false;
+  }
+  return rendered_;
 }
 
 std::string Metrics::render() const {

@@ -73,6 +73,8 @@ class Metrics {
   void set_restart_pending(bool pending);
   /// The reaper's running count of orphans (children nobody registered) it collected.
   void set_orphans_reaped(std::uint64_t total);
+  /// The prober's running count of TCP+TLS connections it opened to the API server.
+  void set_probe_connections(std::uint64_t total);
   /// The HTTP server's running count of rejected requests for `reason` (one of
   /// kHttpRejectReasons, which are exported at 0 from the start; another reason adds a series).
   /// Advances the counter by the increase since the last call; a smaller total is ignored.
@@ -86,7 +88,18 @@ class Metrics {
   /// The registry's families followed by `process_*`, in the text exposition format.
   std::string render() const;
 
-  /// For families added by other modules (config reload, ...).
+  /// render(), or the text it returned last if no value was recorded through this class since and
+  /// that text is younger than kReuseRender. Only `process_*` (CPU seconds, memory, open FDs) can
+  /// then be up to kReuseRender old. A client hammering /metrics costs a string copy per request
+  /// instead of a render, so it cannot slow the probes sharing the event loop
+  /// (docs/benchmarks.md, "Endpoints under load").
+  const std::string& render_reusing(std::chrono::steady_clock::time_point now);
+  static constexpr std::chrono::milliseconds kReuseRender{100};
+  /// Renders made by render_reusing() so far.
+  std::uint64_t renders() const { return renders_; }
+
+  /// For families added by other modules. Values recorded through it do not invalidate the text
+  /// render_reusing() keeps.
   prometheus::Registry& registry() { return registry_; }
 
  private:
@@ -121,6 +134,8 @@ class Metrics {
   prometheus::Gauge* restart_pending_;
   prometheus::Counter* orphans_;
   std::uint64_t orphans_published_ = 0;
+  prometheus::Counter* probe_connections_;
+  std::uint64_t probe_connections_published_ = 0;
   struct Published {
     prometheus::Counter* counter;
     std::uint64_t value;
@@ -129,6 +144,11 @@ class Metrics {
   std::map<std::string, Published, std::less<>> http_rejected_published_;
 
   core::Counters published_;
+
+  bool dirty_ = true;  // a value changed since rendered_
+  std::string rendered_;
+  std::chrono::steady_clock::time_point rendered_at_{};
+  std::uint64_t renders_ = 0;
 };
 
 }  // namespace k8sinpod::metrics

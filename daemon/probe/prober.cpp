@@ -9,6 +9,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <utility>
 
 namespace k8sinpod::probe {
 
@@ -63,7 +64,68 @@ Result<void> Prober::set_credentials(std::string_view ca_pem, std::string_view c
     return fail("probe: kubeconfig client key does not match its certificate");
   }
   ctx_ = std::move(ctx);
+  idle_.reset();  // a connection made with the old credentials is not reused
   return {};
+}
+
+struct Prober::Connection {
+  Connection(const asio::any_io_executor& ex, std::shared_ptr<asio::ssl::context> context,
+             const asio::ip::tcp::endpoint& to, const std::string& ip)
+      : ctx(std::move(context)), stream(ex, *ctx), endpoint(to) {
+    stream.set_verify_callback(asio::ssl::host_name_verification(ip));
+  }
+  std::shared_ptr<asio::ssl::context> ctx;  // before `stream`, which refers to it
+  beast::ssl_stream<beast::tcp_stream> stream;
+  asio::ip::tcp::endpoint endpoint;
+  beast::flat_buffer buffer;
+  bool open = false;  // connected and handshaken
+};
+
+asio::awaitable<Outcome> Prober::exchange(Connection& c, bool& reusable, bool& retryable) {
+  Outcome o;
+  const bool reused = c.open;
+  auto& tcp = beast::get_lowest_layer(c.stream);
+  if (!c.open) {
+    ++connections_opened_;
+    auto [cec] = co_await tcp.async_connect(c.endpoint, kNoThrow);
+    if (cec) {
+      o.error = "connect: " + cec.message();
+      co_return o;
+    }
+    auto [hec] = co_await c.stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
+    if (hec) {
+      o.error = "tls handshake: " + hec.message();
+      co_return o;
+    }
+    c.open = true;
+  }
+
+  http::request<http::empty_body> req{http::verb::get, "/readyz", 11};
+  req.set(http::field::host,
+          c.endpoint.address().to_string() + ":" + std::to_string(c.endpoint.port()));
+  req.set(http::field::user_agent, "k8sinpodd");
+  req.set(http::field::accept, "text/plain");
+  auto [wec, wn] = co_await http::async_write(c.stream, req, kNoThrow);
+  if (wec) {
+    retryable = reused && wec != beast::error::timeout;
+    o.error = "write: " + wec.message();
+    co_return o;
+  }
+
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(std::uint64_t{64} * 1024);
+  auto [rec, rn] = co_await http::async_read(c.stream, c.buffer, parser, kNoThrow);
+  if (rec) {
+    // Nothing at all came back on a connection that had been idle: the server closed it
+    // meanwhile (idle timeout, restart). A timeout or a partial answer is the server's state.
+    retryable = reused && rec != beast::error::timeout && !parser.got_some();
+    o.error = "read: " + rec.message();
+    co_return o;
+  }
+  const auto& res = parser.get();
+  o = interpret(res.result_int(), res.body());
+  reusable = o.ok && res.keep_alive();
+  co_return o;
 }
 
 asio::awaitable<Outcome> Prober::readyz(std::string ip, std::uint16_t port,
@@ -85,34 +147,34 @@ asio::awaitable<Outcome> Prober::readyz(std::string ip, std::uint16_t port,
   boost::system::error_code ec;
   const auto addr = asio::ip::make_address(ip, ec);
   if (ec) co_return failed("not an IP address");
+  const asio::ip::tcp::endpoint endpoint(addr, port);
 
-  const auto ctx = ctx_;  // keep the context alive across a credential swap
-  beast::ssl_stream<beast::tcp_stream> stream(ex_, *ctx);
-  // The whole exchange shares one deadline: connect, handshake, write and read.
-  beast::get_lowest_layer(stream).expires_after(timeout);
-  stream.set_verify_callback(asio::ssl::host_name_verification(ip));
-
-  auto [cec] = co_await beast::get_lowest_layer(stream).async_connect(
-      asio::ip::tcp::endpoint(addr, port), kNoThrow);
-  if (cec) co_return failed("connect: " + cec.message());
-  auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
-  if (hec) co_return failed("tls handshake: " + hec.message());
-
-  http::request<http::empty_body> req{http::verb::get, "/readyz", 11};
-  req.set(http::field::host, ip + ":" + std::to_string(port));
-  req.set(http::field::user_agent, "k8sinpodd");
-  req.set(http::field::accept, "text/plain");
-  auto [wec, wn] = co_await http::async_write(stream, req, kNoThrow);
-  if (wec) co_return failed("write: " + wec.message());
-
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024);
-  auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kNoThrow);
-  if (rec) co_return failed("read: " + rec.message());
-  const auto& res = parser.get();
-  // No TLS close_notify round trip: the answer is in hand and the socket closes with `stream`.
-  co_return done(interpret(res.result_int(), res.body()));
+  // Take the idle connection (a probe running meanwhile opens its own); keep it only for the
+  // same endpoint and credentials.
+  std::shared_ptr<Connection> conn = std::exchange(idle_, nullptr);
+  if (conn && (conn->ctx != ctx_ || conn->endpoint != endpoint)) conn.reset();
+  // The whole probe shares one deadline: connect, handshake, write and read, and the retry.
+  const auto deadline = started + timeout;
+  for (int attempt = 0;; ++attempt) {
+    if (!conn) conn = std::make_shared<Connection>(ex_, ctx_, endpoint, ip);
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) co_return failed("timed out");
+    beast::get_lowest_layer(conn->stream).expires_after(left);
+    bool reusable = false;
+    bool retryable = false;
+    auto op = exchange(*conn, reusable, retryable);
+    Outcome o = co_await std::move(op);
+    if (!o.ok && retryable && attempt == 0) {
+      conn.reset();
+      continue;
+    }
+    if (reusable) {
+      beast::get_lowest_layer(conn->stream).expires_never();
+      idle_ = std::move(conn);
+    }
+    // Otherwise the socket closes with `conn`, without a TLS close_notify round trip.
+    co_return done(std::move(o));
+  }
 }
 
 }  // namespace k8sinpod::probe

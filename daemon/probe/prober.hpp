@@ -2,7 +2,16 @@
 /// Health probe of the cluster's API server: HTTPS `GET /readyz` to `<ip>:6443`, verifying the
 /// server against the kubeconfig's CA (the certificate must carry the IP as a SAN, as kubeadm
 /// issues it) and presenting the kubeconfig's client certificate. No verification is ever
-/// skipped. One new connection per probe, bounded by the timeout as a whole.
+/// skipped. Each probe is bounded by the timeout as a whole.
+///
+/// The TLS connection is kept alive between probes, as any Kubernetes client keeps its
+/// connection to the API server: a full handshake with the client certificate costs milliseconds
+/// of CPU, a request on an open connection a few microseconds (docs/benchmarks.md, "Cost of
+/// watching"). It is reused only for the same address, port and credentials, and dropped after any
+/// failure and whenever the server does not keep it. A request on a reused connection that fails
+/// before any answer arrives (the server closed it while idle, or restarted) is retried once on a
+/// new connection within the same deadline; a timeout is never retried, so a hanging server
+/// fails the probe after `timeout`, not twice that.
 ///
 /// Executor affinity: one executor. Key material stays inside the SSL context; no error or log
 /// message carries it.
@@ -38,12 +47,22 @@ class Prober {
                                std::string_view key_pem);
   bool has_credentials() const { return ctx_ != nullptr; }
 
+  /// TCP+TLS connections opened so far (each one a full handshake).
+  std::uint64_t connections_opened() const { return connections_opened_; }
+
   boost::asio::awaitable<Outcome> readyz(std::string ip, std::uint16_t port,
                                          std::chrono::milliseconds timeout);
 
  private:
+  struct Connection;
+  /// One exchange on `conn` (opened first when it is not yet): sets `reusable` when the server
+  /// keeps the connection, `retryable` when a reused connection failed before any answer.
+  boost::asio::awaitable<Outcome> exchange(Connection& conn, bool& reusable, bool& retryable);
+
   boost::asio::any_io_executor ex_;
   std::shared_ptr<boost::asio::ssl::context> ctx_;
+  std::shared_ptr<Connection> idle_;  // the kept-alive connection between probes, if any
+  std::uint64_t connections_opened_ = 0;
 };
 
 }  // namespace k8sinpod::probe

@@ -8,7 +8,7 @@
 
 namespace k8sinpod::process {
 
-Reaper::Reaper(boost::asio::any_io_executor ex) : signals_(std::move(ex), SIGCHLD) {}
+Reaper::Reaper(const boost::asio::any_io_executor& ex) : signals_(ex, SIGCHLD) {}
 
 void Reaper::start() {
   arm();

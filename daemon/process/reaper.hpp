@@ -23,7 +23,7 @@ class Reaper {
  public:
   using OnExit = std::function<void(int wait_status)>;
 
-  explicit Reaper(boost::asio::any_io_executor ex);
+  explicit Reaper(const boost::asio::any_io_executor& ex);
   Reaper(const Reaper&) = delete;
   Reaper& operator=(const Reaper&) = delete;
 

@@ -51,6 +51,9 @@ http /status >/dev/null
 grep -q "crash-loop guard" "$T/body" || fail "/status lacks the guard: $(cat "$T/body")"
 grep -q "error.*crash-loop guard" "$T/daemon.log" || fail "no error log line for the guard"
 http_is 200 /livez || fail "/livez with the guard active"
+# The operator's answer once the cause is fixed: SIGHUP, the file unchanged, lifts the guard.
+kill -HUP "$DAEMON_PID"
+wait_for "SIGHUP (same file) to lift the guard" 10 metric_is k8sinpod_crashloop_guard_active 0
 stop_daemon TERM
 assert_eq "$DAEMON_RC" "0" "exit code"
 

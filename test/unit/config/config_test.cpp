@@ -70,6 +70,8 @@ TEST_CASE("a default Config holds the documented defaults") {
   CHECK(c.server.listen == "0.0.0.0:9090");
   CHECK(c.server.host == "0.0.0.0");
   CHECK(c.server.port == 9090);
+  CHECK(c.server.max_connections == 64);
+  CHECK(c.server.max_requests_per_connection_per_second == 100);
   CHECK(c.log.level == LogLevel::info);
   CHECK(c.log.format == LogFormat::text);
   CHECK(c.log.file.empty());
@@ -126,6 +128,8 @@ tools:
   kind: /usr/local/bin/kind
 server:
   listen: "[::1]:0"
+  max_connections: 200
+  max_requests_per_connection_per_second: 0
 log:
   level: debug
   format: json
@@ -150,6 +154,8 @@ log:
   CHECK(c.server.listen == "[::1]:0");
   CHECK(c.server.host == "::1");
   CHECK(c.server.port == 0);
+  CHECK(c.server.max_connections == 200);
+  CHECK(c.server.max_requests_per_connection_per_second == 0);  // unlimited
   CHECK(c.log.level == LogLevel::debug);
   CHECK(c.log.format == LogFormat::json);
   CHECK(c.log.file == "/var/log/k8sinpod/k8sinpodd.log");
@@ -175,6 +181,10 @@ TEST_CASE("new keys: edge values and spellings that are accepted") {
   CHECK(parsed("log:\n  max_size: 1GiB\n").log.max_size == 1024 * 1024 * 1024);
   CHECK(parsed("log:\n  max_size: 16GiB\n").log.max_size == std::uint64_t{16} << 30);
   CHECK(parsed("log:\n  max_files: 1\n").log.max_files == 1);
+  CHECK(parsed("server:\n  max_connections: 1\n").server.max_connections == 1);
+  CHECK(parsed("server:\n  max_connections: 10000\n").server.max_connections == 10000);
+  CHECK(parsed("server:\n  max_requests_per_connection_per_second: 1\n")
+            .server.max_requests_per_connection_per_second == 1);
   CHECK(parsed("remediation:\n  on_ip_change: repatch\n").remediation.on_ip_change ==
         RemediationConfig::OnIpChange::repatch);
   CHECK(parsed("remediation:\n  backoff_initial: 5m\n").remediation.backoff_initial == 5min);
@@ -361,6 +371,13 @@ TEST_CASE("each invalid value is reported at its position") {
        "k8sinpod.yaml:2:13: log.max_size: \"18446744073709551615KiB\" is not a valid size: too "
        "large"},
       {"log:\n  max_files: 0\n", "k8sinpod.yaml:2:14: log.max_files: must be at least 1, got 0"},
+      {"server:\n  max_connections: 0\n",
+       "k8sinpod.yaml:2:20: server.max_connections: must be at least 1, got 0"},
+      {"server:\n  max_connections: 10001\n",
+       "k8sinpod.yaml:2:20: server.max_connections: must be at most 10000, got 10001"},
+      {"server:\n  max_requests_per_connection_per_second: -1\n",
+       "k8sinpod.yaml:2:43: server.max_requests_per_connection_per_second: must be at least 0, "
+       "got -1"},
       {"log:\n  max_files: 1001\n",
        "k8sinpod.yaml:2:14: log.max_files: must be at most 1000, got 1001"},
       {"log:\n  max_files: five\n",
@@ -503,6 +520,8 @@ TEST_CASE("known_keys lists every key in the order of the example file") {
       "server.tls.key_file",
       "server.tls.client_ca_file",
       "server.basic_auth_users",
+      "server.max_connections",
+      "server.max_requests_per_connection_per_second",
       "log.level",
       "log.format",
       "log.file",

@@ -72,6 +72,10 @@ std::vector<Row> rows() {
              "$2b$05$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
        },
        Applies::rebind},
+      {"server.max_connections", [](Config& c) { c.server.max_connections = 200; },
+       Applies::rebind},
+      {"server.max_requests_per_connection_per_second",
+       [](Config& c) { c.server.max_requests_per_connection_per_second = 0; }, Applies::rebind},
       {"log.level", [](Config& c) { c.log.level = LogLevel::debug; }, Applies::live},
       {"log.format", [](Config& c) { c.log.format = LogFormat::json; }, Applies::live},
       {"log.file", [](Config& c) { c.log.file = "/l"; }, Applies::restart},

@@ -180,6 +180,8 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
   m.set_restart_pending(true);
   m.set_orphans_reaped(5);
   m.set_orphans_reaped(7);
+  m.set_probe_connections(3);
+  m.set_probe_connections(2);  // smaller: ignored
   m.set_http_rejected("rate_limited", 2);
   m.set_http_rejected("rate_limited", 5);
   m.set_http_rejected("bad_request", 1);
@@ -301,6 +303,9 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
       R"(# HELP k8sinpod_orphans_reaped_total Orphaned processes reparented to k8sinpodd and reaped by it.)",
       R"(# TYPE k8sinpod_orphans_reaped_total counter)",
       R"(k8sinpod_orphans_reaped_total 7)",
+      R"(# HELP k8sinpod_probe_connections_total TCP+TLS connections opened to the API server by the probe; kept alive between probes.)",
+      R"(# TYPE k8sinpod_probe_connections_total counter)",
+      R"(k8sinpod_probe_connections_total 3)",
       R"(# HELP k8sinpod_http_rejected_total HTTP requests and connections the server rejected, by reason.)",
       R"(# TYPE k8sinpod_http_rejected_total counter)",
       R"(k8sinpod_http_rejected_total{reason="bad_request"} 1)",
@@ -336,4 +341,28 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
 
 TEST_CASE("content type is the 0.0.4 text format") {
   CHECK(std::string(metrics::Metrics::kContentType) == "text/plain; version=0.0.4; charset=utf-8");
+}
+
+TEST_CASE("render_reusing keeps the text until a value changes or kReuseRender passes") {
+  metrics::Metrics m("0.1.0", "abc123");
+  const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  const std::string first = m.render_reusing(t0);
+  CHECK(m.render_reusing(t0 + 10ms) == first);
+  CHECK(m.renders() == 1);  // process_* included: the same text, not a new render
+
+  m.observe_probe(3ms);  // any recorded value makes the next call render again
+  CHECK(value(samples(m.render_reusing(t0 + 20ms)), "k8sinpod_probe_duration_seconds_count") == 1);
+  CHECK(m.renders() == 2);
+
+  m.set_orphans_reaped(0);  // an unchanged total is not a change...
+  (void)m.render_reusing(t0 + 30ms);
+  CHECK(m.renders() == 2);
+  m.set_orphans_reaped(2);  // ...a higher one is
+  CHECK(value(samples(m.render_reusing(t0 + 40ms)), "k8sinpod_orphans_reaped_total") == 2);
+  CHECK(m.renders() == 3);
+
+  (void)m.render_reusing(t0 + 40ms + metrics::Metrics::kReuseRender - 1ms);
+  CHECK(m.renders() == 3);
+  (void)m.render_reusing(t0 + 40ms + metrics::Metrics::kReuseRender);  // old enough: rendered
+  CHECK(m.renders() == 4);
 }
