@@ -12,6 +12,11 @@ packages=(
   # the test world: a real Docker engine in a network namespace, real clients
   docker.io iproute2 iptables procps psmisc openssl curl ca-certificates prometheus yamllint
   shellcheck python3 python3-yaml
+  # bench/endpoints_load.sh (prometheus-node-exporter is optional there: its package starts a
+  # service on install)
+  wrk
+  # bench/watch_cost.sh: GNU time for the kubectl loop's CPU and peak RSS
+  time
   # test/manifests: systemd-analyze verify/security
   systemd
 )

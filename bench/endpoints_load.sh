@@ -1,0 +1,503 @@
+#!/usr/bin/env bash
+# Endpoints under load (issue 6, benchmark 3): wrk against k8sinpodd's /metrics, /readyz and
+# /livez, beside prometheus-cpp's civetweb Exposer serving the same registry (bench/
+# exposer_baseline.cpp) and prometheus-node-exporter, in one run on one machine; while the load
+# runs, the daemon's probe intervals and its repair latency after IP changes are compared with
+# idle. Results and how to read them: docs/benchmarks.md, section 3.
+#
+#   test/sandbox/sandbox.sh exec bench/endpoints_load.sh BUILD_DIR [OUT_DIR]
+#
+# BUILD_DIR holds daemon/k8sinpodd (a release build for real figures); the script builds the
+# exposer_baseline target there (`cmake --build BUILD_DIR --target exposer_baseline`). OUT_DIR
+# (default /tmp/k8sinpod-bench-endpoints) receives rows.csv, supervision.csv, the wrk outputs,
+# the daemon logs and table.txt.
+#
+# Environment:
+#   BENCH_DURATION        length of each wrk run (default 30s)
+#   BENCH_CONNECTIONS     wrk connections (default 64)
+#   BENCH_WRK_THREADS     wrk threads (default 2)
+#   BENCH_CHANGES         IP changes idle, and again under each of two loads (default 6)
+#   BENCH_EXPOSER         build (default): build exposer_baseline, fail if that fails;
+#                         prebuilt: use BUILD_DIR/bench/exposer_baseline if it is there, else skip
+#                         it with a note; skip: leave it out
+#   BENCH_EXPOSER_THREADS civetweb worker threads of the Exposer (default 2, its own default)
+#   BENCH_NODE_EXPORTER   path of prometheus-node-exporter (default: on PATH; absent: skipped)
+#
+# The daemon runs twice against the same stand-in cluster: first with the default server limits
+# (one row each for kept-alive and new connections on /readyz), then with limits that let 64
+# busy connections through (server.max_connections: 256, room for the measuring clients, and
+# server.max_requests_per_connection_per_second: 0, unlimited). health.interval is 1s and
+# log.level debug: every probe is a log line with a millisecond timestamp.
+# shellcheck disable=SC2154  # T, CLUSTER, PORT, DAEMON_PID are lib.sh's globals
+set -euo pipefail
+export LC_ALL=C  # EPOCHREALTIME with a '.' decimal point
+
+BUILD=${1:?usage: endpoints_load.sh BUILD_DIR [OUT_DIR]}
+BUILD=$(cd "$BUILD" && pwd)
+OUT=${2:-/tmp/k8sinpod-bench-endpoints}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${BENCH_DURATION:-30s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+WRK_THREADS=${BENCH_WRK_THREADS:-2}
+CHANGES=${BENCH_CHANGES:-6}
+EXPOSER_MODE=${BENCH_EXPOSER:-build}
+EXPOSER_THREADS=${BENCH_EXPOSER_THREADS:-2}
+NODE_EXPORTER=${BENCH_NODE_EXPORTER:-$(command -v prometheus-node-exporter || true)}
+
+export K8SINPODD="$BUILD/daemon/k8sinpodd" FAKE_KIND="$REPO/test/fakes/kind"
+[[ -x "$K8SINPODD" ]] || { echo "no daemon at $K8SINPODD (ninja -C $BUILD k8sinpodd)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+# shellcheck source=test/system/lib.sh
+source "$REPO/test/system/lib.sh"
+
+EXPOSER_PID=""
+NODE_PID=""
+LOAD_PID=""
+SLEEP_FD=""
+NOTES=()
+
+bench_teardown() {
+  local rc=$? pid
+  for pid in "$LOAD_PID" "$EXPOSER_PID" "$NODE_PID"; do
+    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; fi
+  done
+  stop_daemon TERM || true
+  docker rm -f "$CLUSTER-ip-holder" >/dev/null 2>&1 || true
+  "$FAKE_KIND" delete cluster --name "$CLUSTER" --kubeconfig "$T/kind-kc" >/dev/null 2>&1 || true
+  if [[ $rc -eq 0 ]]; then rm -rf "$T"; else echo "kept $T for inspection" >&2; fi
+  exit "$rc"
+}
+
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+note() { NOTES+=("$*"); log "note: $*"; }
+
+# now_log: the current time in the daemon's log format (UTC, milliseconds): windows of the log
+# are compared as strings.
+now_log() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
+
+# us EPOCHREALTIME: microseconds since the epoch, as an integer.
+us() { echo "${1/./}"; }
+
+# cpu_ticks PID: user + system clock ticks of PID so far (0 when it is gone).
+cpu_ticks() {
+  local stat rest
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  local -a f
+  rest=${stat##*) }  # fields from 3 on; the command name (2) may hold spaces
+  read -r -a f <<<"$rest"
+  echo $((f[11] + f[12]))
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on (the sandbox's namespace is ours alone).
+free_port() {
+  local p
+  for ((p = 20000 + RANDOM % 20000; ; p++)); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+}
+
+# response_bytes URL: the body length of one GET.
+response_bytes() { curl -s -o /dev/null -w '%{size_download}' --max-time 10 "$1"; }
+
+# The wrk script: one machine-readable line at the end (latencies in µs).
+write_wrk_lua() {
+  cat >"$T/report.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d %d %d %d\n", summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    e.status, e.connect, e.read, e.write, e.timeout))
+end
+LUA
+}
+
+# load TARGET PATH MODE URL PID [DURATION]: one wrk run; appends a row to $OUT/rows.csv.
+# MODE keep-alive or close (a new connection per request, as the kubelet probes). PID is the
+# server's, for its CPU time. The daemon's probe gaps during the run go to supervision.csv.
+load() {
+  local target=$1 path=$2 mode=$3 url=$4 pid=$5 duration=${6:-$DURATION}
+  local -a headers=()
+  [[ "$mode" == close ]] && headers=(-H 'Connection: close')
+  local name="${target}-${path//\//}-${mode}" from to cpu0 cpu1 line bytes
+  bytes=$(response_bytes "$url")
+  cpu0=$(cpu_ticks "$pid")
+  from=$(now_log)
+  wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "$duration" --latency -s "$T/report.lua" \
+    "${headers[@]}" "$url" >"$OUT/wrk-$name.txt" 2>&1 || true
+  to=$(now_log)
+  cpu1=$(cpu_ticks "$pid")
+  line=$(sed -n 's/^RESULT //p' "$OUT/wrk-$name.txt")
+  [[ -n "$line" ]] || fail "wrk $target $path $mode: no result (see $OUT/wrk-$name.txt)"
+  local req dur p50 p90 p99 status conn rd wr to_err
+  read -r req dur p50 p90 p99 status conn rd wr to_err <<<"$line"
+  # requests/s, CPU % of one core, from integer µs and ticks (USER_HZ 100).
+  printf '%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d\n' "$target" "$path" "$mode" "$req" "$dur" \
+    "$p50" "$p90" "$p99" "$status" "$((conn + rd + wr + to_err))" "$((cpu1 - cpu0))" "$bytes" \
+    "$conn" "$to_err" >>"$OUT/rows.csv"
+  log "$target $path $mode: $((req * 1000000 / (dur > 0 ? dur : 1))) req/s," \
+    "p99 $((p99 / 1000)) ms, non-2xx $status"
+  if [[ "$target" == ours* ]]; then probe_gaps "$target $path $mode" "$from" "$to"; fi
+}
+
+# probe_gaps LABEL FROM TO: the gaps between consecutive probes the daemon logged within
+# [FROM, TO], one line each in supervision.csv ("probe,LABEL,ms").
+probe_gaps() {
+  awk -v from="$2" -v to="$3" -v label="$1" '
+    / \[k8sinpodd\] probe [0-9.]+: / && $1 >= from && $1 <= to {
+      split(substr($1, 12, 12), t, ":")
+      ms = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000
+      if (seen) { gap = ms - last; if (gap < 0) gap += 86400000; printf "probe,%s,%d\n", label, gap }
+      last = ms; seen = 1
+    }' "$T/daemon.log" >>"$OUT/supervision.csv"
+}
+
+# readyz_ok: GET /readyz on k8sinpodd is 200, over /dev/tcp (no fork, as repair_latency.sh).
+readyz_ok() {
+  local fd status=""
+  exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+  printf 'GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&"$fd"
+  IFS= read -r -t 2 -u "$fd" status || true
+  exec {fd}>&-
+  [[ "$status" == "HTTP/1.1 200"* ]]
+}
+
+# kubeconfig_names IP: the written kubeconfig's server is https://IP:6443 (read without forking).
+kubeconfig_names() {
+  local line
+  while IFS= read -r line; do
+    if [[ "$line" == *"server: https://$1:6443"* ]]; then return 0; fi
+  done <"$T/out/kubeconfig"
+  return 1
+}
+
+# nap: about a millisecond, without forking (a read with a timeout on a FIFO nobody writes to).
+nap() { read -r -t 0.001 -u "$SLEEP_FD" _ || true; }
+
+holder_ip() {
+  docker inspect -f '{{(index .NetworkSettings.Networks "kind").IPAddress}}' \
+    "$CLUSTER-ip-holder" 2>/dev/null || true
+}
+
+ip_number() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  echo $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+
+# change_ip: gives the control plane another address, as bench/repair_latency.sh does: Docker's
+# IPAM hands out the lowest free address, so a holder container alternates with the node between
+# two addresses (lib.sh's move_ip gives a new address only once). Disconnect and park the holder
+# (not timed), then reconnect and `docker restart -t 1` (the node reissues its certificate).
+# Sets OLD, NEW and T1 (EPOCHREALTIME when `docker restart` returned).
+change_ip() {
+  local node="$CLUSTER-control-plane" hold holder_after
+  OLD=$(control_plane_ip)
+  hold=$(holder_ip)
+  docker network disconnect kind "$node"
+  [[ -z "$hold" ]] || docker rm -f "$CLUSTER-ip-holder" >/dev/null
+  if [[ -n "$hold" ]] && (($(ip_number "$hold") < $(ip_number "$OLD"))); then
+    holder_after=1  # the node takes the holder's lower address
+  else
+    docker run -d --name "$CLUSTER-ip-holder" --net kind k8sinpod/fake-node:latest idle >/dev/null
+    holder_after=0  # the holder took OLD
+  fi
+  docker network connect kind "$node"
+  docker restart -t 1 "$node" >/dev/null
+  T1=$EPOCHREALTIME
+  NEW=$(control_plane_ip)
+  [[ -n "$NEW" && "$NEW" != "$OLD" ]] || fail "the address did not change ($OLD -> $NEW)"
+  HOLDER_AFTER=$holder_after
+}
+
+# log_ms LINE: the daemon log line's timestamp in ms since the epoch.
+log_ms() {
+  local ts=${1%% *}
+  echo $(($(date -u -d "${ts:0:19}" +%s) * 1000 + 10#${ts:20:3}))
+}
+
+# repairs LABEL: BENCH_CHANGES IP changes. For each, three figures go to supervision.csv:
+#   repair  from `docker restart` returned (t1) until a client sees the kubeconfig name the new
+#           address and /readyz 200 (polled about every millisecond; under load this client's
+#           own request waits its turn among wrk's connections);
+#   logged  from t1 until the daemon logs "repaired ..." (its timestamp: no client involved; can
+#           be below 0, the daemon may be done before the `docker` CLI returns);
+#   self    the daemon's own "repaired ... in N ms" (first Docker event -> probe ok), which
+#           includes most of Docker's share of the change.
+repairs() {
+  local label=$1 i deadline from t0 line
+  from=$(now_log)
+  for ((i = 1; i <= CHANGES; i++)); do
+    t0=$(now_log)
+    change_ip
+    deadline=$(($(us "$T1") + 30000000))
+    until kubeconfig_names "$NEW" && readyz_ok; do
+      (($(us "$EPOCHREALTIME") < deadline)) || fail "$label change $i: not ready at $NEW in 30 s"
+      nap
+    done
+    printf 'repair,%s,%d\n' "$label" $((($(us "$EPOCHREALTIME") - $(us "$T1")) / 1000)) \
+      >>"$OUT/supervision.csv"
+    line=$(awk -v from="$t0" '$1 >= from && / repaired \(control-plane address / { print; exit }' \
+      "$T/daemon.log")
+    [[ -n "$line" ]] || fail "$label change $i: no \"repaired\" line in the daemon log"
+    printf 'logged,%s,%d\n' "$label" $(($(log_ms "$line") - $(us "$T1") / 1000)) \
+      >>"$OUT/supervision.csv"
+    if ((HOLDER_AFTER)); then
+      docker run -d --name "$CLUSTER-ip-holder" --net kind k8sinpod/fake-node:latest idle \
+        >/dev/null
+    fi
+    log "$label repair $i: $OLD -> $NEW"
+    sleep 1  # the re-check series after the events settles
+  done
+  awk -v from="$from" -v label="$label" '$1 >= from {
+      if (match($0, /repaired \(control-plane address [^)]*\) in [0-9]+ ms/)) {
+        s = substr($0, RSTART, RLENGTH); sub(/.* in /, "", s); sub(/ ms/, "", s)
+        printf "self,%s,%d\n", label, s
+      }
+    }' "$T/daemon.log" >>"$OUT/supervision.csv"
+}
+
+# ours_config MAX_CONNECTIONS RATE: the test config with health.interval 1s, debug log and the
+# given server limits ("" keeps the defaults).
+ours_config() {
+  HEALTH_INTERVAL=1s HEALTH_TIMEOUT=1s LOG_LEVEL=debug write_config
+  if [[ -n "$1" ]]; then
+    sed -i "s|^  listen: 127.0.0.1:0\$|&\n  max_connections: $1\n  max_requests_per_connection_per_second: $2|" \
+      "$T/config.yaml"
+    grep -q "max_connections: $1" "$T/config.yaml" || fail "could not set the server limits"
+  fi
+}
+
+start_ours() {
+  start_daemon
+  wait_for "/readyz 200" 120 http_is 200 /readyz
+  log "k8sinpodd (pid $DAEMON_PID, :$PORT) ready"
+}
+
+# rejected REASON: k8sinpod_http_rejected_total{reason="REASON"} now.
+rejected() { metric "k8sinpod_http_rejected_total{reason=\"$1\"}"; }
+
+run_ours_defaults() {
+  local r0 c0
+  ours_config "" ""
+  start_ours
+  r0=$(rejected rate_limited)
+  c0=$(rejected too_many_connections)
+  load ours-defaults /readyz keep-alive "http://127.0.0.1:$PORT/readyz" "$DAEMON_PID"
+  load ours-defaults /readyz close "http://127.0.0.1:$PORT/readyz" "$DAEMON_PID"
+  note "default limits: k8sinpod_http_rejected_total rose by $(($(rejected rate_limited) - r0))" \
+    "rate_limited (429) and $(($(rejected too_many_connections) - c0)) too_many_connections (503)"
+  stop_daemon TERM
+  cp "$T/daemon.log" "$OUT/daemon-defaults.log"
+}
+
+run_ours() {
+  local base="http://127.0.0.1:$PORT" from path
+  # Idle: probe gaps over one run's length, then the IP changes.
+  from=$(now_log)
+  sleep "$DURATION"
+  probe_gaps idle "$from" "$(now_log)"
+  repairs idle
+  for path in /metrics /readyz /livez; do
+    load ours "$path" keep-alive "$base$path" "$DAEMON_PID"
+  done
+  for path in /metrics /readyz /livez; do load ours "$path" close "$base$path" "$DAEMON_PID"; done
+  # Under load: the same IP changes while wrk keeps the connections busy.
+  for path in /readyz /metrics; do
+    wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d 1h --latency -s "$T/report.lua" "$base$path" \
+      >"$OUT/wrk-ours-${path#/}-repairs.txt" 2>&1 &
+    LOAD_PID=$!
+    sleep 2
+    repairs "load $path"
+    kill -INT "$LOAD_PID"
+    wait "$LOAD_PID" || true
+    LOAD_PID=""
+  done
+}
+
+start_exposer() {
+  local bin="$BUILD/bench/exposer_baseline" port
+  case "$EXPOSER_MODE" in
+    skip) note "exposer baseline skipped (BENCH_EXPOSER=skip)"; return 1 ;;
+    build)
+      log "building exposer_baseline in $BUILD"
+      cmake --build "$BUILD" --target exposer_baseline >"$OUT/exposer-build.log" 2>&1 ||
+        fail "cmake --build $BUILD --target exposer_baseline failed (see $OUT/exposer-build.log)"
+      ;;
+    prebuilt) ;;
+    *) fail "BENCH_EXPOSER: build, prebuilt or skip, got \"$EXPOSER_MODE\"" ;;
+  esac
+  if [[ ! -x "$bin" ]]; then
+    note "exposer baseline skipped: $bin is not built (EXCLUDE_FROM_ALL; build it with" \
+      "cmake --build $BUILD --target exposer_baseline, or run with BENCH_EXPOSER=build)"
+    return 1
+  fi
+  port=$(free_port)
+  "$bin" "$port" "$EXPOSER_THREADS" >"$OUT/exposer.log" 2>&1 &
+  EXPOSER_PID=$!
+  wait_for "the exposer baseline to listen" 20 grep -q "listening on" "$OUT/exposer.log"
+  EXPOSER_URL="http://127.0.0.1:$port/metrics"
+}
+
+start_node_exporter() {
+  local port
+  if [[ -z "$NODE_EXPORTER" || ! -x "$NODE_EXPORTER" ]]; then
+    note "prometheus-node-exporter skipped: not installed (apt-get install prometheus-node-exporter)"
+    return 1
+  fi
+  port=$(free_port)
+  "$NODE_EXPORTER" --web.listen-address="127.0.0.1:$port" "$@" >"$OUT/node-exporter.log" 2>&1 &
+  NODE_PID=$!
+  NODE_URL="http://127.0.0.1:$port/metrics"
+  wait_for "node exporter to answer" 20 curl -sf -o /dev/null "$NODE_URL"
+}
+
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# stats KIND LABEL: "N median p95 max" of supervision.csv's values whose label starts with
+# LABEL; p95 is the nearest rank.
+stats() {
+  local -a v
+  mapfile -t v < <(awk -F, -v k="$1" -v l="$2" '$1 == k && index($2, l) == 1 { print $3 }' \
+    "$OUT/supervision.csv" | sort -n)
+  local n=${#v[@]} med
+  ((n > 0)) || { echo "0 - - -"; return; }
+  if ((n % 2)); then med=${v[n / 2]}; else med=$(((v[n / 2 - 1] + v[n / 2]) / 2)); fi
+  echo "$n $med ${v[(95 * n + 99) / 100 - 1]} ${v[n - 1]}"
+}
+
+# verdict A B: B - A in ms and in % of A, and whether B is at most 10% above A.
+verdict() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+      if (a !~ /^-?[0-9]+$/ || b !~ /^-?[0-9]+$/) { print "n/a"; exit }
+      if (a <= 0) { printf "%+d ms\n", b - a; exit }
+      d = (b - a) * 100 / a
+      printf "%+d ms, %+.1f%% (%s)\n", b - a, d, (d <= 10 ? "within 10%" : "NOT within 10%") }'
+}
+
+print_tables() {
+  echo "endpoints under load: wrk $WRK_THREADS threads, $CONNECTIONS connections, $DURATION per" \
+    "row; $(nproc) CPUs; $((SECONDS - STARTED)) s in all"
+  echo
+  printf '| %-14s | %-8s | %-10s | %10s | %8s | %7s | %7s | %7s | %8s | %7s | %7s | %6s |\n' \
+    target path connection "requests/s" "2xx/s" "p50 ms" "p90 ms" "p99 ms" "non-2xx" "sock er" \
+    "srv CPU" bytes
+  printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------------- ---------- ------------ \
+    ------------ ---------- --------- --------- --------- ---------- --------- --------- --------
+  awk -F, '{
+      rps = $5 > 0 ? $4 * 1000000 / $5 : 0
+      ok = $5 > 0 ? ($4 - $9) * 1000000 / $5 : 0
+      cpu = $5 > 0 ? $11 * 10000 / $5 * 100 : 0
+      printf "| %-14s | %-8s | %-10s | %10.0f | %8.0f | %7.2f | %7.2f | %7.2f | %8d | %7d | %6.0f%% | %6d |\n",
+        $1, $2, $3, rps, ok, $6 / 1000, $7 / 1000, $8 / 1000, $9, $10, cpu, $12
+    }' "$OUT/rows.csv"
+  echo
+  echo "2xx/s: requests/s minus the non-2xx answers (wrk counts statuses >= 400). Latencies are"
+  echo "over all answers, 429 and 503 included. srv CPU: the server process's CPU time over the"
+  echo "run, in % of one core. bytes: body of one 200 response, fetched before the run. sock er:"
+  echo "wrk's connect + read + write + timeout errors."
+  echo
+  echo "Supervision (health.interval 1s; ms):"
+  printf '| %-44s | %4s | %6s | %6s | %6s |\n' measure N median p95 max
+  printf '|%s|%s|%s|%s|%s|\n' ---------------------------------------------- ------ -------- \
+    -------- --------
+  local kind label n med p95 max
+  while IFS=, read -r kind label; do
+    read -r n med p95 max < <(stats "$kind" "$label")
+    case "$kind" in
+      probe) kind="probe gap" ;;
+      repair) kind="repair, client (t1 -> ready)" ;;
+      logged) kind="repair, daemon (t1 -> logged)" ;;
+      self) kind="repair, daemon's own" ;;
+    esac
+    printf '| %-44s | %4s | %6s | %6s | %6s |\n' "$kind, $label" "$n" "$med" "$p95" "$max"
+  done < <(awk -F, '!seen[$1 FS $2]++ { print $1 "," $2 }' "$OUT/supervision.csv")
+  echo
+  local idle loaded measure what
+  read -r _ idle _ _ < <(stats probe idle)
+  echo "Median probe gap under each load vs idle ($idle ms):"
+  while IFS= read -r label; do
+    read -r _ loaded _ _ < <(stats probe "$label")
+    printf '  %-30s %5s ms: %s\n' "$label" "$loaded" "$(verdict "$idle" "$loaded")"
+  done < <(awk -F, '$1 == "probe" && $2 != "idle" && !seen[$2]++ { print $2 }' \
+    "$OUT/supervision.csv")
+  for measure in repair logged self; do
+    case "$measure" in
+      repair) what="client, t1 -> ready" ;;
+      logged) what="daemon, t1 -> logged" ;;
+      self) what="daemon's own" ;;
+    esac
+    read -r _ idle _ _ < <(stats "$measure" idle)
+    echo "Median repair ($what) under each load vs idle ($idle ms):"
+    for label in "load /readyz" "load /metrics"; do
+      read -r _ loaded _ _ < <(stats "$measure" "$label")
+      printf '  %-30s %5s ms: %s\n' "$label" "$loaded" "$(verdict "$idle" "$loaded")"
+    done
+  done
+  local line
+  for line in "${NOTES[@]}"; do echo "note: $line"; done
+}
+
+main() {
+  [[ "$DURATION" =~ ^[1-9][0-9]*s$ ]] || { echo "BENCH_DURATION: whole seconds, e.g. 30s" >&2; exit 1; }
+  ((CHANGES >= 1)) || { echo "BENCH_CHANGES must be >= 1" >&2; exit 1; }
+  T=$(mktemp -d /tmp/k8sinpod-bench.XXXXXX)
+  CLUSTER=bench-load
+  export FAKE_KIND_KNOBS="$T/knobs"
+  : >"$FAKE_KIND_KNOBS"
+  trap bench_teardown EXIT
+  mkdir -p "$OUT"
+  : >"$OUT/rows.csv"
+  : >"$OUT/supervision.csv"
+  STARTED=$SECONDS
+  write_wrk_lua
+  mkfifo "$T/nap"
+  exec {SLEEP_FD}<>"$T/nap"
+
+  log "node image, cluster \"$CLUSTER\" (stand-in kind)"
+  "$REPO/test/fakes/node-image.sh" "$BUILD" >/dev/null
+  "$FAKE_KIND" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+  docker rm -f "$CLUSTER-ip-holder" >/dev/null 2>&1 || true
+  "$FAKE_KIND" create cluster --name "$CLUSTER" --kubeconfig "$T/kind-kc" --wait 60s \
+    >/dev/null 2>&1 || fail "kind create cluster failed"
+
+  log "k8sinpodd with the default server limits"
+  run_ours_defaults
+  log "k8sinpodd with max_connections 256, no rate limit"
+  ours_config 256 0
+  start_ours
+  note "ours /metrics: $(response_bytes "http://127.0.0.1:$PORT/metrics") bytes, of which" \
+    "$(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^process_\|^# [A-Z]* process_' |
+      wc -c) are process_* lines"
+  run_ours
+
+  if start_exposer; then
+    load exposer /metrics keep-alive "$EXPOSER_URL" "$EXPOSER_PID"
+    load exposer /metrics close "$EXPOSER_URL" "$EXPOSER_PID"
+    note "exposer /metrics: $(curl -s "$EXPOSER_URL" | grep '^exposer_\|^# [A-Z]* exposer_' |
+      wc -c) bytes of exposer_* lines, no process_*; $EXPOSER_THREADS civetweb threads"
+    stop_pid "$EXPOSER_PID"
+    EXPOSER_PID=""
+  fi
+
+  if start_node_exporter; then
+    load node-exporter /metrics keep-alive "$NODE_URL" "$NODE_PID"
+    load node-exporter /metrics close "$NODE_URL" "$NODE_PID"
+    stop_pid "$NODE_PID"
+    start_node_exporter --web.max-requests=0
+    load node-exp-max0 /metrics keep-alive "$NODE_URL" "$NODE_PID"
+    stop_pid "$NODE_PID"
+    NODE_PID=""
+    note "node-exporter $("$NODE_EXPORTER" --version 2>&1 | awk 'NR == 1 { print $3 }'), default" \
+      "collectors; node-exp-max0: --web.max-requests=0 (no limit; default 40)"
+  fi
+
+  stop_daemon TERM
+  cp "$T/daemon.log" "$OUT/daemon.log"
+  [[ "$DAEMON_RC" == 0 ]] || fail "k8sinpodd exited $DAEMON_RC"
+  print_tables | tee "$OUT/table.txt"
+}
+
+main
