@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md documents it and .ci/run runs it:
 #   1. clang-format and shellcheck are clean;
-#   2. `dev` preset (warnings are errors): unit, integration and system tests, the system tests
-#      in the sandbox (a network namespace with its own dockerd, test/sandbox/sandbox.sh);
-#   3. `asan` preset (AddressSanitizer + UndefinedBehaviorSanitizer): the same tests again;
-#   4. `fuzz` preset: every libFuzzer target for K8SINPOD_FUZZ_SECONDS (default 20) from its seed
+#   2. `asan` preset (GCC, Debug, warnings are errors, AddressSanitizer + UndefinedBehaviorSanitizer):
+#      every CTest label (unit, integration, system, soak, container, manifests), the system and
+#      soak tests in the sandbox (a network namespace with its own dockerd, test/sandbox/sandbox.sh),
+#      so the daemon runs under the sanitizers through every scenario and the fault soak;
+#   3. clang-tidy with .clang-tidy over daemon/ (test/lint/tidy.sh), on one core at low priority
+#      while step 2's tests run (they mostly wait on containers);
+#   4. `fuzz` preset: every libFuzzer target for K8SINPOD_FUZZ_SECONDS (default 15) from its seed
 #      corpus (docs/fuzzing.md); any crash fails.
-# Needs root (network namespace, dockerd). K8SINPOD_SKIP_ASAN=1 / K8SINPOD_SKIP_FUZZ=1 skip 3 / 4.
+# Needs root (network namespace, dockerd). K8SINPOD_TEST_PRESET=dev runs step 2 without the
+# sanitizers; K8SINPOD_SKIP_TIDY=1 / K8SINPOD_SKIP_FUZZ=1 skip 3 / 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "test/run.sh: needs root (netns, dockerd)" >&2; exit 1; }
 bash test/deps.sh
+PRESET=${K8SINPOD_TEST_PRESET:-asan}
 
 echo "== format and lint"
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp')
@@ -18,20 +23,41 @@ clang-format --dry-run -Werror "${sources[@]}"
 mapfile -t scripts < <(git ls-files '*.sh' test/fakes/kind .ci/run)
 shellcheck -x "${scripts[@]}"
 
-run_preset() {
-  echo "== build and test: $1"
-  cmake --preset "$1" >/dev/null
-  cmake --build --preset "$1"
-  ctest --preset "$1" --timeout 900
+# Leave no sandbox and no background job behind, whatever happens.
+TIDY_PID=""
+cleanup() {
+  if [[ -n "$TIDY_PID" ]]; then kill "$TIDY_PID" 2>/dev/null || true; fi
+  test/sandbox/sandbox.sh down >/dev/null 2>&1 || true
 }
+trap cleanup EXIT
 
-# Leave no sandbox behind, whatever happens.
-trap 'test/sandbox/sandbox.sh down >/dev/null 2>&1 || true' EXIT
-run_preset dev
-if [[ "${K8SINPOD_SKIP_ASAN:-0}" != 1 ]]; then run_preset asan; fi
+echo "== build: $PRESET"
+cmake --preset "$PRESET" >/dev/null
+cmake --build --preset "$PRESET"
+
+if [[ "${K8SINPOD_SKIP_TIDY:-0}" != 1 ]]; then
+  echo "== clang-tidy (in the background, reported after the tests)"
+  tidy_log=$(mktemp)
+  nice -n 15 test/lint/tidy.sh "build/$PRESET" 1 >"$tidy_log" 2>&1 &
+  TIDY_PID=$!
+fi
+
+echo "== test: $PRESET"
+ctest --preset "$PRESET" --timeout 900
+
+if [[ -n "$TIDY_PID" ]]; then
+  echo "== clang-tidy"
+  tidy_rc=0
+  wait "$TIDY_PID" || tidy_rc=$?
+  TIDY_PID=""
+  cat "$tidy_log"
+  rm -f "$tidy_log"
+  [[ $tidy_rc -eq 0 ]] || { echo "clang-tidy failed (exit $tidy_rc)" >&2; exit 1; }
+fi
+
 if [[ "${K8SINPOD_SKIP_FUZZ:-0}" != 1 ]]; then
-  echo "== fuzz: ${K8SINPOD_FUZZ_SECONDS:-20} s per target"
+  echo "== fuzz: ${K8SINPOD_FUZZ_SECONDS:-15} s per target"
   cmake --preset fuzz >/dev/null
   cmake --build --preset fuzz
-  test/fuzz/run.sh build/fuzz "${K8SINPOD_FUZZ_SECONDS:-20}"
+  test/fuzz/run.sh build/fuzz "${K8SINPOD_FUZZ_SECONDS:-15}"
 fi

@@ -56,7 +56,8 @@ $ build/release/daemon/k8sinpodd --config config/k8sinpod.yaml
   needs kind
   check "$K8SINPODD" --check-config --config config/k8sinpod.yaml
 $ cmake --preset dev && cmake --build --preset dev
-  covered-by ci:run_preset dev
+  covered-by ci:cmake --build --preset "$PRESET"
+  check presets_differ_only_in dev asan K8SINPOD_SANITIZE
 $ ctest --preset dev -L unit
   covered-by label:unit
 $ ctest --preset dev -L integration
@@ -65,10 +66,15 @@ $ ctest --preset dev -L system
   covered-by label:system
 $ ctest --preset dev -L manifests
   covered-by label:manifests
+$ ctest --preset dev -L soak --output-on-failure
+  covered-by label:soak
+$ SOAK_SEED=1234 ctest --preset dev -L soak --output-on-failure
+  covered-by label:soak
+  check grep -q 'SOAK_SEED' test/soak/soak.sh
 $ ctest --preset dev -L container
   covered-by label:container
 $ cmake --preset asan && cmake --build --preset asan && ctest --preset asan
-  covered-by ci:run_preset asan
+  covered-by ci:PRESET=${K8SINPOD_TEST_PRESET:-asan}
 $ DOCKER_BUILDKIT=1 docker build -f container/Dockerfile -t k8sinpod/k8sinpodd:0.1.0 .
   needs network
   check grep -q '^FROM .* AS runtime$' container/Dockerfile
@@ -110,7 +116,7 @@ $ cmake --preset release -DCMAKE_INSTALL_SYSCONFDIR=/etc
   check grep -q 'DESTINATION "/etc/k8sinpod" .*RENAME "config.yaml"' "$T/release-etc/cmake_install.cmake"
   check grep -q 'DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system"' "$T/release-etc/cmake_install.cmake"
 $ cmake --build --preset release
-  covered-by ci:cmake --build --preset "$1"
+  covered-by ci:cmake --build --preset "$PRESET"
   check presets_differ_only_in_build_type dev release
 $ cmake --install build/release
   covered-by manifests.install
@@ -151,8 +157,24 @@ $ test/sandbox/sandbox.sh exec bench/repair_latency.sh "$PWD/build-lead" /tmp/k8
   covered-by system.bench_smoke
 $ BENCH_CHANGES=5 test/sandbox/sandbox.sh exec bench/repair_latency.sh "$PWD/build-lead"
   covered-by system.bench_smoke
+$ test/sandbox/sandbox.sh exec bench/watch_cost.sh "$PWD/build/release" /tmp/k8sp-bench-watch
+  covered-by system.bench_watch_smoke
+$ BENCH_SECONDS=60 test/sandbox/sandbox.sh exec bench/watch_cost.sh "$PWD/build/release"
+  covered-by system.bench_watch_smoke
+$ test/sandbox/sandbox.sh exec bench/startup.sh "$PWD/build/release" /tmp/k8sp-bench-startup
+  covered-by system.bench_startup_smoke
+$ test/sandbox/sandbox.sh exec bench/event_rate.sh "$PWD/build/release" /tmp/k8sp-bench-events
+  covered-by system.bench_events_smoke
+$ BENCH_RATES="100 1000" BENCH_SECONDS=5 BENCH_CHANGES=2 test/sandbox/sandbox.sh exec bench/event_rate.sh "$PWD/build/release"
+  covered-by system.bench_events_smoke
+$ test/sandbox/sandbox.sh exec bench/endpoints_load.sh "$PWD/build/release" /tmp/k8sp-bench-endpoints
+  covered-by system.bench_endpoints_smoke
+$ BENCH_DURATION=5s BENCH_CHANGES=3 test/sandbox/sandbox.sh exec bench/endpoints_load.sh "$PWD/build/release"
+  covered-by system.bench_endpoints_smoke
 $ cmake --preset fuzz && cmake --build --preset fuzz
   covered-by ci:cmake --build --preset fuzz
+$ test/lint/tidy.sh build/dev
+  covered-by ci:test/lint/tidy.sh "build/$PRESET"
 $ test/fuzz/run.sh build/fuzz 60
   covered-by ci:test/fuzz/run.sh build/fuzz
 $ test/fuzz/run.sh build/fuzz 300 config kubeconfig
@@ -166,13 +188,18 @@ EOF
 
 # presets_differ_only_in_build_type A B: configure presets A and B set the same generator and cache
 # variables except CMAKE_BUILD_TYPE, so what CI builds with A shows that B's sources compile.
-presets_differ_only_in_build_type() {
+presets_differ_only_in_build_type() { presets_differ_only_in "$1" "$2" CMAKE_BUILD_TYPE; }
+
+# presets_differ_only_in A B VAR...: configure presets A and B set the same cache variables apart
+# from VAR... and use the same generator (what CI builds of one stands for the other).
+presets_differ_only_in() {
   python3 - "$@" <<'PY'
 import json, sys
 presets = {p["name"]: p for p in json.load(open("CMakePresets.json"))["configurePresets"]}
 a, b = (presets[n] for n in sys.argv[1:3])
-va = {k: v for k, v in a.get("cacheVariables", {}).items() if k != "CMAKE_BUILD_TYPE"}
-vb = {k: v for k, v in b.get("cacheVariables", {}).items() if k != "CMAKE_BUILD_TYPE"}
+ignored = set(sys.argv[3:])
+va = {k: v for k, v in a.get("cacheVariables", {}).items() if k not in ignored}
+vb = {k: v for k, v in b.get("cacheVariables", {}).items() if k not in ignored}
 sys.exit(0 if va == vb and a.get("generator") == b.get("generator") else 1)
 PY
 }
@@ -216,7 +243,7 @@ build_args_used() {
     grep -q "$a=" test/container/image.sh || { echo "test/container/image.sh does not pass $a"; return 1; }
   done
 }
-export -f presets_differ_only_in_build_type deployment_has kubeconfig_path_is build_args_used
+export -f presets_differ_only_in_build_type presets_differ_only_in deployment_has kubeconfig_path_is build_args_used
 
 # --- the commands of the docs ----------------------------------------------------------------------
 
@@ -298,7 +325,7 @@ decide() {
       ctest -N --test-dir "$K8SINPOD_BUILD_DIR" -L "^$what\$" | grep -q '^Total Tests: [1-9]' ||
         { echo "no CTest test has label $what"; return 1; }
       # shellcheck disable=SC2016 # the literal text of test/run.sh
-      grep -qF 'ctest --preset "$1"' test/run.sh || { echo "test/run.sh does not run every label"; return 1; }
+      grep -qF 'ctest --preset "$PRESET" --timeout' test/run.sh || { echo "test/run.sh does not run every label"; return 1; }
       ;;
     covered-by\ *)
       what=${DECISION[$d]#covered-by }
