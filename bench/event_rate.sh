@@ -477,7 +477,7 @@ main() {
   "$FAKE_KIND" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
   docker rm -f "$CLUSTER-ip-holder" >/dev/null 2>&1 || true
   "$FAKE_KIND" create cluster --name "$CLUSTER" --kubeconfig "$T/kind-kc" --wait 60s \
-    >/dev/null 2>&1 || fail "kind create cluster failed"
+    >"$T/kind-create.log" 2>&1 || fail "kind create cluster failed: $(tail -n 3 "$T/kind-create.log")"
   make_noise
 
   if [[ " $SOURCES " == *" dockerd "* || " $SOURCES " == *" filtered "* ]]; then direct_phase; fi

@@ -165,7 +165,7 @@ main() {
   "$REPO/test/fakes/node-image.sh" "$BUILD" >/dev/null
   "$FAKE_KIND" delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
   "$FAKE_KIND" create cluster --name "$CLUSTER" --kubeconfig "$T/kind-kc" --wait 60s \
-    >/dev/null 2>&1 || fail "kind create cluster failed"
+    >"$T/kind-create.log" 2>&1 || fail "kind create cluster failed: $(tail -n 3 "$T/kind-create.log")"
 
   # lib.sh's config, with a fixed port and the cluster kept when the daemon stops.
   write_config
