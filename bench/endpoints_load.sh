@@ -49,6 +49,8 @@ export K8SINPODD="$BUILD/daemon/k8sinpodd" FAKE_KIND="$REPO/test/fakes/kind"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 # shellcheck source=test/system/lib.sh
 source "$REPO/test/system/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 
 EXPOSER_PID=""
 NODE_PID=""
@@ -74,9 +76,6 @@ note() { NOTES+=("$*"); log "note: $*"; }
 # now_log: the current time in the daemon's log format (UTC, milliseconds): windows of the log
 # are compared as strings.
 now_log() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
-
-# us EPOCHREALTIME: microseconds since the epoch, as an integer.
-us() { echo "${1/./}"; }
 
 # cpu_ticks PID: user + system clock ticks of PID so far (0 when it is gone).
 cpu_ticks() {
@@ -172,17 +171,6 @@ kubeconfig_names() {
 
 # nap: about a millisecond, without forking (a read with a timeout on a FIFO nobody writes to).
 nap() { read -r -t 0.001 -u "$SLEEP_FD" _ || true; }
-
-holder_ip() {
-  docker inspect -f '{{(index .NetworkSettings.Networks "kind").IPAddress}}' \
-    "$CLUSTER-ip-holder" 2>/dev/null || true
-}
-
-ip_number() {
-  local a b c d
-  IFS=. read -r a b c d <<<"$1"
-  echo $(((a << 24) | (b << 16) | (c << 8) | d))
-}
 
 # change_ip: gives the control plane another address, as bench/repair_latency.sh does: Docker's
 # IPAM hands out the lowest free address, so a holder container alternates with the node between

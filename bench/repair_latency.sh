@@ -45,6 +45,8 @@ export K8SINPODD="$BUILD/daemon/k8sinpodd" FAKE_KIND="$REPO/test/fakes/kind"
 [[ -x "$K8SINPODD" ]] || { echo "no daemon at $K8SINPODD (ninja -C $BUILD k8sinpodd)" >&2; exit 1; }
 # shellcheck source=test/system/lib.sh
 source "$REPO/test/system/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 
 NODE_IMAGE=k8sinpod/fake-node:latest
 SEED_LOOP_PID=""
@@ -71,49 +73,8 @@ to_seconds() {
   echo "${BASH_REMATCH[1]}"
 }
 
-# us EPOCHREALTIME: microseconds since the epoch, as an integer.
-us() { echo "${1/./}"; }
-
-# nap: sleeps POLL_MS without forking (a read with a timeout on a FIFO nobody writes to).
-nap() { read -r -t "$NAP_SECONDS" -u "$SLEEP_FD" _ || true; }
-
-# read_server FILE: sets SERVER to the first `server:` of FILE without forking ("" if none).
-read_server() {
-  SERVER=""
-  [[ -r "$1" ]] || return 0
-  local line re='^[[:space:]]*server:[[:space:]]*([^[:space:]]+)'
-  while IFS= read -r line; do
-    # The glob first: the regex alone costs ~0.3 ms on the long certificate lines.
-    if [[ "$line" == *server:* && "$line" =~ $re ]]; then
-      SERVER=${BASH_REMATCH[1]}
-      return 0
-    fi
-  done <"$1"
-}
-
-# our_readyz_ok: GET /readyz on k8sinpodd is 200, over /dev/tcp (no fork).
-our_readyz_ok() {
-  local fd status=""
-  exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || return 1
-  printf 'GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&"$fd"
-  IFS= read -r -t 2 -u "$fd" status || true
-  exec {fd}>&-
-  [[ "$status" == "HTTP/1.1 200"* ]]
-}
-
 seed_readyz_ok() {
   [[ "$(kubectl --kubeconfig "$1" --request-timeout=2s get --raw /readyz 2>/dev/null)" == ok ]]
-}
-
-holder_ip() {
-  docker inspect -f '{{(index .NetworkSettings.Networks "kind").IPAddress}}' \
-    "$CLUSTER-ip-holder" 2>/dev/null || true
-}
-
-ip_number() {
-  local a b c d
-  IFS=. read -r a b c d <<<"$1"
-  echo $(((a << 24) | (b << 16) | (c << 8) | d))
 }
 
 # prepare_change: the untimed half of an IP change. Docker's IPAM hands out the lowest free

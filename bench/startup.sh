@@ -37,6 +37,8 @@ export K8SINPODD="$BUILD/daemon/k8sinpodd" FAKE_KIND="$REPO/test/fakes/kind"
 [[ -x "$K8SINPODD" ]] || { echo "no daemon at $K8SINPODD (ninja -C $BUILD k8sinpodd)" >&2; exit 1; }
 # shellcheck source=test/system/lib.sh
 source "$REPO/test/system/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 
 SLEEP_FD=""
 
@@ -49,12 +51,6 @@ bench_teardown() {
 }
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
-
-# us EPOCHREALTIME: microseconds since the epoch, as an integer.
-us() { echo "${1/./}"; }
-
-# nap: sleeps POLL_MS without forking (a read with a timeout on a FIFO nobody writes to).
-nap() { read -r -t "$NAP_SECONDS" -u "$SLEEP_FD" _ || true; }
 
 # status_is CODE PATH: GET PATH on the daemon answers CODE, over /dev/tcp (no fork). A refused
 # connection (not listening yet) is a plain failure.

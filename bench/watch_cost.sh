@@ -40,6 +40,8 @@ export K8SINPODD="$BUILD/daemon/k8sinpodd" FAKE_KIND="$REPO/test/fakes/kind"
 [[ -x /usr/bin/time ]] || { echo "needs GNU time (/usr/bin/time, Debian package time)" >&2; exit 1; }
 # shellcheck source=test/system/lib.sh
 source "$REPO/test/system/lib.sh"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 
 LOOP_PID=""
 SLEEP_FD=""
@@ -247,8 +249,5 @@ main() {
         (o_idle < 10240) ? "met" : "NOT met", (o_cpu / o_n < 1) ? "met" : "NOT met"
     }' | tee "$OUT/table.txt"
 }
-
-# us EPOCHREALTIME: microseconds since the epoch, as an integer.
-us() { echo "${1/./}"; }
 
 main

@@ -1,0 +1,47 @@
+# shellcheck shell=bash disable=SC2034  # SERVER is read by the sourcing benchmarks
+# Helpers shared by the benchmarks (sourced after test/system/lib.sh). None of them forks, so a
+# poller built from them measures the daemon, not process creation.
+
+# us EPOCHREALTIME: microseconds since the epoch.
+us() { echo "${1/./}"; }
+
+# nap: sleeps NAP_SECONDS without forking (a read with a timeout on the FIFO open on SLEEP_FD,
+# which nobody writes to).
+nap() { read -r -t "$NAP_SECONDS" -u "$SLEEP_FD" _ || true; }
+
+# read_server FILE: sets SERVER to the first `server:` of FILE without forking ("" if none).
+read_server() {
+  SERVER=""
+  [[ -r "$1" ]] || return 0
+  local line re='^[[:space:]]*server:[[:space:]]*([^[:space:]]+)'
+  while IFS= read -r line; do
+    # The glob first: the regex alone costs ~0.3 ms on the long certificate lines.
+    if [[ "$line" == *server:* && "$line" =~ $re ]]; then
+      SERVER=${BASH_REMATCH[1]}
+      return 0
+    fi
+  done <"$1"
+}
+
+# our_readyz_ok: GET /readyz on k8sinpodd (127.0.0.1:$PORT) is 200, over /dev/tcp (no fork).
+our_readyz_ok() {
+  local fd status=""
+  exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+  printf 'GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&"$fd"
+  IFS= read -r -t 2 -u "$fd" status || true
+  exec {fd}>&-
+  [[ "$status" == "HTTP/1.1 200"* ]]
+}
+
+# holder_ip: the address of the container that parks on the control plane's old address.
+holder_ip() {
+  docker inspect -f '{{(index .NetworkSettings.Networks "kind").IPAddress}}' \
+    "$CLUSTER-ip-holder" 2>/dev/null || true
+}
+
+# ip_number A.B.C.D: the address as one integer, to compare addresses.
+ip_number() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  echo $(((a << 24) | (b << 16) | (c << 8) | d))
+}
