@@ -7,8 +7,9 @@
 #      so the daemon runs under the sanitizers through every scenario and the fault soak;
 #   3. clang-tidy with .clang-tidy over daemon/ (test/lint/tidy.sh), on one core at low priority
 #      while step 2's tests run (they mostly wait on containers);
-#   4. `fuzz` preset: every libFuzzer target for K8SINPOD_FUZZ_SECONDS (default 15) from its seed
-#      corpus (docs/fuzzing.md); any crash fails.
+#   4. `fuzz` preset: built on one core at low priority while step 2's tests run, then every
+#      libFuzzer target for K8SINPOD_FUZZ_SECONDS (default 15) from its seed corpus
+#      (docs/fuzzing.md); any crash fails.
 # Needs root (network namespace, dockerd). K8SINPOD_TEST_PRESET=dev runs step 2 without the
 # sanitizers; K8SINPOD_SKIP_TIDY=1 / K8SINPOD_SKIP_FUZZ=1 skip 3 / 4.
 set -euo pipefail
@@ -25,8 +26,10 @@ shellcheck -x "${scripts[@]}"
 
 # Leave no sandbox and no background job behind, whatever happens.
 TIDY_PID=""
+FUZZ_PID=""
 cleanup() {
   if [[ -n "$TIDY_PID" ]]; then kill "$TIDY_PID" 2>/dev/null || true; fi
+  if [[ -n "$FUZZ_PID" ]]; then kill "$FUZZ_PID" 2>/dev/null || true; fi
   test/sandbox/sandbox.sh down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -42,6 +45,13 @@ if [[ "${K8SINPOD_SKIP_TIDY:-0}" != 1 ]]; then
   TIDY_PID=$!
 fi
 
+if [[ "${K8SINPOD_SKIP_FUZZ:-0}" != 1 ]]; then
+  echo "== fuzz build (in the background, on one core)"
+  fuzz_log=$(mktemp)
+  { cmake --preset fuzz >/dev/null && nice -n 15 cmake --build --preset fuzz -j1; } >"$fuzz_log" 2>&1 &
+  FUZZ_PID=$!
+fi
+
 echo "== test: $PRESET"
 ctest --preset "$PRESET" --timeout 900
 
@@ -55,9 +65,13 @@ if [[ -n "$TIDY_PID" ]]; then
   [[ $tidy_rc -eq 0 ]] || { echo "clang-tidy failed (exit $tidy_rc)" >&2; exit 1; }
 fi
 
-if [[ "${K8SINPOD_SKIP_FUZZ:-0}" != 1 ]]; then
+if [[ -n "$FUZZ_PID" ]]; then
   echo "== fuzz: ${K8SINPOD_FUZZ_SECONDS:-15} s per target"
-  cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz
+  fuzz_rc=0
+  wait "$FUZZ_PID" || fuzz_rc=$?
+  FUZZ_PID=""
+  tail -n 3 "$fuzz_log"
+  [[ $fuzz_rc -eq 0 ]] || { cat "$fuzz_log"; echo "fuzz build failed (exit $fuzz_rc)" >&2; exit 1; }
+  rm -f "$fuzz_log"
   test/fuzz/run.sh build/fuzz "${K8SINPOD_FUZZ_SECONDS:-15}"
 fi
