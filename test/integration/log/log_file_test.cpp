@@ -147,7 +147,7 @@ TEST_CASE("set_level applies to loggers created before and after") {
   CHECK(got[1].find("shown after") != std::string::npos);
 }
 
-TEST_CASE("a file that cannot be opened is an error value; stdout keeps working") {
+TEST_CASE("a file that cannot be opened is an error value, stdout keeps working") {
   TempDir dir;
   // A regular file where a directory should be: the open fails whoever we are (also as root).
   const auto blocker = dir.path / "not-a-dir";
@@ -193,7 +193,7 @@ TEST_CASE("bad sizes are error values, not spdlog exceptions") {
         "log.file \"" + path + "\": max_files must be between 0 and 200000, got 200001");
 }
 
-TEST_CASE("setup without a file stops writing the file; the directory is created if missing") {
+TEST_CASE("setup without a file stops writing the file, the directory is created if missing") {
   TempDir dir;
   const auto path = dir.path / "sub" / "dir" / "k8sinpodd.log";
   REQUIRE(

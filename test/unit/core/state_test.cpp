@@ -200,7 +200,7 @@ TEST_CASE("a changed address is written before it is probed") {
   CHECK(d.last == std::vector<Command>{Probe{"172.18.0.7"}});
 }
 
-TEST_CASE("failures below the threshold keep ready; the threshold makes unready; success heals") {
+TEST_CASE("failures below the threshold keep ready, the threshold makes unready, success heals") {
   auto d = ready_at("172.18.0.2");
   for (int i = 1; i <= 2; ++i) {
     d.feed(ProbeFinished{false, "172.18.0.2", "500 [-]etcd failed", 2ms});
@@ -319,7 +319,7 @@ TEST_CASE("backoff jitter is bounded and reproducible from the seed") {
 
 // ---- self-healing ----
 
-TEST_CASE("a Docker event starts a check at once; during a check it queues exactly one more") {
+TEST_CASE("a Docker event starts a check at once, during a check it queues exactly one more") {
   auto d = ready_at("172.18.0.2");  // idle: the probe timer is armed
   d.feed(DockerEventSeen{"container die"});
   CHECK(d.last == std::vector<Command>{InspectControlPlane{}});

@@ -218,7 +218,7 @@ struct UnixWorld {
 
 }  // namespace
 
-TEST_CASE("events arrive in order through odd chunks over time; a bad line goes to on_error") {
+TEST_CASE("events arrive in order through odd chunks over time, a bad line goes to on_error") {
   UnixWorld w;
   std::string body;
   for (int i = 0; i < 5; ++i)
@@ -438,7 +438,7 @@ TEST_CASE("a non-200 answer is a disconnection carrying Docker's message, retrie
   CHECK(stream.reconnects() >= 2);
 }
 
-TEST_CASE("a callback may destroy the stream; later events of the same chunk are not delivered") {
+TEST_CASE("a callback may destroy the stream, later events of the same chunk are not delivered") {
   UnixWorld w;
   Script script;
   script.steps = {{std::string(kHeaders) + chunk(node_event("start", "a") + node_event("die", "b") +
