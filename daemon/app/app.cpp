@@ -99,13 +99,17 @@ App::App(asio::io_context& io, Options options)
       probe_timer_(io),
       retry_timer_(io),
       guard_timer_(io),
-      watchdog_timer_(io) {
+      watchdog_timer_(io),
+      heartbeat_timer_(io),
+      front_(
+          metrics_, [this] { return reaper_.orphans_reaped(); },
+          [http_log = log::get("http")](const std::string& msg) { http_log->warn("{}", msg); }) {
   signals_.add(SIGUSR1);
 }
 
 App::~App() = default;
 
-std::uint16_t App::http_port() const { return server_ ? server_->port() : 0; }
+std::uint16_t App::http_port() const { return front_.port(); }
 
 Result<void> App::start() {
   const auto& cfg = options_.config;
@@ -155,7 +159,8 @@ Result<void> App::start() {
   events_.emplace(io_.get_executor(), *endpoint, std::move(callbacks), stream_backoff);
   events_->start();
 
-  if (auto r = listen(cfg.server); !r) return r;
+  publish_snapshot();
+  if (auto r = front_.listen(cfg.server); !r) return r;
   {
     std::ifstream in(options_.config_path, std::ios::binary);
     std::stringstream text;
@@ -175,7 +180,7 @@ Result<void> App::start() {
   }
   log_->info("k8sinpodd {} ({}) supervising cluster \"{}\"; kind {}; docker {}; listening on {}",
              options_.version, options_.revision, cfg.cluster.name, ks.kind_path, cfg.docker.host,
-             cfg.server.host + ":" + std::to_string(server_->port()));
+             cfg.server.host + ":" + std::to_string(front_.port()));
   metrics_.publish(state_, policy_);
   // READY=1 once serving (docs/deployment.md: cluster creation can outlast any start timeout;
   // the cluster's readiness is /readyz and STATUS=).
@@ -186,6 +191,7 @@ Result<void> App::start() {
     log_->info("systemd watchdog: pinging every {} ms", wd->count() / 1000);
     arm_watchdog(*wd);
   }
+  arm_heartbeat();
   asio::post(io_, [this] { dispatch(core::Started{}); });
   return {};
 }
@@ -200,12 +206,26 @@ void App::arm_watchdog(std::chrono::microseconds interval) {
   });
 }
 
+void App::arm_heartbeat() {
+  front_.beat(std::chrono::steady_clock::now());
+  heartbeat_timer_.expires_after(1s);
+  heartbeat_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && !shutting_down_) arm_heartbeat();
+  });
+}
+
+void App::publish_snapshot() {
+  front_.publish({state_, policy_, options_.config.cluster.name, options_.config.kubeconfig.path,
+                  options_.version});
+}
+
 void App::dispatch(const core::Event& event) {
   const core::State before = state_;
   auto t = core::step(state_, event, core::Clock::now(), policy_);
   state_ = std::move(t.next);
   log_transition(before, event);
   metrics_.publish(state_, policy_);
+  publish_snapshot();
   if (before.phase != state_.phase) {
     std::string status = std::string("phase ") + core::to_string(state_.phase);
     if (!state_.last_error.empty()) status += ": " + state_.last_error;
@@ -465,9 +485,10 @@ void App::begin_shutdown(int code) {
   retry_timer_.cancel();
   guard_timer_.cancel();
   watchdog_timer_.cancel();
+  heartbeat_timer_.cancel();
   if (watcher_) watcher_->stop();
   if (events_) events_->stop();
-  if (server_) server_->stop();
+  front_.stop();
   if (runner_.running() > 0) {
     log_->info("stopping {} child process(es)", runner_.running());
     runner_.terminate_all();

@@ -3,7 +3,9 @@
 /// the commands through the adapters, turn their results back into events, publish the state
 /// for HTTP and metrics. Nothing here decides; every decision is in core/.
 ///
-/// Executor affinity: everything runs on the one io_context given to the constructor.
+/// Executor affinity: the supervisor runs on the one io_context given to the constructor; the
+/// HTTP endpoints run on a thread of their own (front.hpp) and read what publish_snapshot()
+/// hands them.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -13,13 +15,13 @@
 #include <set>
 #include <string>
 
+#include "app/front.hpp"
 #include "common/error.hpp"
 #include "config/config.hpp"
 #include "config/watcher.hpp"
 #include "core/state.hpp"
 #include "docker/client.hpp"
 #include "docker/events.hpp"
-#include "http/server.hpp"
 #include "kind/cli.hpp"
 #include "log/log.hpp"
 #include "metrics/metrics.hpp"
@@ -73,10 +75,12 @@ class App {
   /// Re-reads the config file and applies what can change live (docs/configuration.md).
   /// `forced`: SIGHUP reloads even when the content hash is unchanged.
   void reload(const char* source, bool forced);
-  Result<void> listen(const config::ServerConfig& server);
   void arm_watchdog(std::chrono::microseconds interval);
+  /// Tells the HTTP thread every second that the loop turns (/livez `eventloop`).
+  void arm_heartbeat();
   std::string status_line() const;
-  void publish_http_stats();
+  /// Hands the HTTP thread the current state, policy and names.
+  void publish_snapshot();
   void execute(const core::Command& command);
   void arm_timer(core::TimerId id, core::Duration after);
   void begin_shutdown(int code);
@@ -97,8 +101,6 @@ class App {
   std::optional<docker::Client> docker_;
   probe::Prober prober_;
   metrics::Metrics metrics_;
-  std::unique_ptr<http::Server> server_;
-  http::Server::Stats http_stats_before_;  // of the listeners replaced by rebinds
   std::optional<docker::EventStream> events_;
   std::set<std::string> known_container_ids_;  // the control plane's, for network events
   std::optional<config::Watcher> watcher_;
@@ -109,11 +111,13 @@ class App {
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer guard_timer_;
   boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
   std::uint64_t config_hash_ = 0;   // of the file content the running config came from
   std::string kind_kubeconfig_;     // kind's kubeconfig for the cluster, cached until a recreate
   std::string written_kubeconfig_;  // exactly what we last wrote to every target
   bool shutting_down_ = false;
   int exit_code_ = 0;
+  HttpFront front_;  // last: its thread reads metrics_ and reaper_, so it ends before them
 };
 
 }  // namespace k8sinpod::app

@@ -34,13 +34,6 @@ spdlog::level::level_enum to_spdlog(config::LogLevel l) {
   return spdlog::level::info;
 }
 
-http::Server::Stats add(const http::Server::Stats& a, const http::Server::Stats& b) {
-  return {a.bad_request + b.bad_request,       a.header_too_large + b.header_too_large,
-          a.body_too_large + b.body_too_large, a.too_many_connections + b.too_many_connections,
-          a.rate_limited + b.rate_limited,     a.timeouts + b.timeouts,
-          a.unauthorized + b.unauthorized,     a.tls_handshake_failed + b.tls_handshake_failed};
-}
-
 std::string join(const std::vector<std::string>& keys) {
   std::string out;
   for (const auto& k : keys) out += (out.empty() ? "" : ", ") + k;
@@ -104,56 +97,6 @@ std::string App::status_line() const {
                      " orphans_reaped=" + std::to_string(reaper_.orphans_reaped());
   if (!s.last_error.empty()) line += " last_error=\"" + s.last_error + "\"";
   return line;
-}
-
-Result<void> App::listen(const config::ServerConfig& server) {
-  auto http_log = log::get("http");
-  auto next = std::make_unique<http::Server>(
-      io_.get_executor(),
-      [this](const http::Request& req) {
-        http::RouteContext ctx{state_,
-                               policy_,
-                               options_.config.cluster.name,
-                               options_.config.kubeconfig.path,
-                               options_.version,
-                               [this] {
-                                 metrics_.set_orphans_reaped(reaper_.orphans_reaped());
-                                 publish_http_stats();
-                                 return metrics_.render_reusing(std::chrono::steady_clock::now());
-                               }};
-        return http::route(req, ctx);
-      },
-      http::Server::Limits{.max_connections = static_cast<std::size_t>(server.max_connections),
-                           .max_requests_per_connection_per_second = static_cast<std::size_t>(
-                               server.max_requests_per_connection_per_second)},
-      [http_log](const std::string& msg) { http_log->warn("{}", msg); },
-      http::Server::Security{.cert_file = server.tls.cert_file,
-                             .key_file = server.tls.key_file,
-                             .client_ca_file = server.tls.client_ca_file,
-                             .basic_auth_users = server.basic_auth_users});
-  if (auto r = next->listen(server.host, server.port); !r) {
-    return fail("server (listen " + server.listen + "): " + r.error().message);
-  }
-  // Bound: only now drop the old listener, so that a failed rebind keeps serving. Its counts
-  // carry over: the rejection counters are monotonic across rebinds.
-  if (server_) {
-    http_stats_before_ = add(http_stats_before_, server_->stats());
-    server_->stop();
-  }
-  server_ = std::move(next);
-  return {};
-}
-
-void App::publish_http_stats() {
-  const auto st = add(http_stats_before_, server_ ? server_->stats() : http::Server::Stats{});
-  metrics_.set_http_rejected("bad_request", st.bad_request);
-  metrics_.set_http_rejected("header_too_large", st.header_too_large);
-  metrics_.set_http_rejected("body_too_large", st.body_too_large);
-  metrics_.set_http_rejected("too_many_connections", st.too_many_connections);
-  metrics_.set_http_rejected("rate_limited", st.rate_limited);
-  metrics_.set_http_rejected("timeout", st.timeouts);
-  metrics_.set_http_rejected("unauthorized", st.unauthorized);
-  metrics_.set_http_rejected("tls_handshake_failed", st.tls_handshake_failed);
 }
 
 void App::reload(const char* source, bool forced) {
@@ -228,20 +171,20 @@ void App::reload(const char* source, bool forced) {
 
   bool ok = true;
   if (plan.rebind_listener) {
-    if (auto r = listen(next.server); !r) {
+    if (auto r = front_.listen(next.server); !r) {
       log_->error("config reload ({}): {}; still listening on {}", source, r.error().message,
                   old.server.listen);
       next.server = old.server;
       ok = false;
     } else {
-      log_->info("config reload ({}): listening on {}:{}", source, next.server.host,
-                 server_->port());
+      log_->info("config reload ({}): listening on {}:{}", source, next.server.host, front_.port());
     }
   }
   log::set_level(to_spdlog(next.log.level));
   log::set_format(log_format(next.log.format));
   options_.config = next;
   policy_ = policy_from(next, policy_.seed);
+  publish_snapshot();
   log_->info("config reload ({}): applied {}", source,
              plan.live.empty() ? std::string("no live keys") : join(plan.live));
   report(ok);

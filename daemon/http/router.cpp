@@ -284,8 +284,9 @@ Response route(const Request& request, const RouteContext& ctx) {
   }
 
   if (path == kLivez || path.substr(0, kLivez.size() + 1) == "/livez/") {
-    // Liveness is the loop answering at all; the cluster's state never fails it.
-    const std::vector<core::Check> live = {{"ping", true, ""}};
+    // Liveness is the supervisor's loop turning; the cluster's state never fails it.
+    const std::vector<core::Check> live = {
+        {"ping", true, ""}, {"eventloop", ctx.loop_responsive, "event loop stalled"}};
     if (path == kLivez) return health("livez", live, *target);
     return single_check(live, path.substr(kLivez.size() + 1));
   }

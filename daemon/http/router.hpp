@@ -2,10 +2,12 @@
 /// The HTTP routes of k8sinpodd as one pure function, `route(request, context) -> response`
 /// (Beast's `handle_request` shape): no socket, clock or file. server.hpp carries the bytes.
 ///
-///   GET|HEAD /livez[?verbose][&exclude=ping]   200 `ok`; the server answers on the event loop's
-///                                              executor, so an answer means the loop is alive.
-///                                              Never fails because the cluster is down.
-///   GET|HEAD /livez/ping                       200 `ok`
+///   GET|HEAD /livez[?verbose][&exclude=name]   200 `ok` while the supervisor's event loop turns
+///                                              (checks `ping`, always ok, and `eventloop`:
+///                                              context.loop_responsive), else 503 in the same
+///                                              format as /readyz. Never fails because the
+///                                              cluster is down.
+///   GET|HEAD /livez/<check>                    one check: `ping` or `eventloop`
 ///   GET|HEAD /readyz[?verbose][&exclude=name]  200 `ok` when core::is_ready, else 503, in
 ///                                              kube-apiserver's format: `[+]docker ok`,
 ///                                              `[-]apiserver failed: reason withheld`,
@@ -54,6 +56,8 @@ struct RouteContext {
   std::string_view kubeconfig_path;
   std::string_view version;
   std::function<std::string()> metrics;  // returns the exposition text; empty: /metrics is 503
+  /// The supervisor's event loop turned recently (the server may run on another thread).
+  bool loop_responsive = true;
 };
 
 Response route(const Request& request, const RouteContext& context);

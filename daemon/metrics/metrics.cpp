@@ -259,11 +259,13 @@ void Metrics::observe_create(std::chrono::milliseconds took) {
 }
 
 const std::string& Metrics::render_reusing(std::chrono::steady_clock::time_point now) {
-  if (dirty_ || rendered_.empty() || now - rendered_at_ >= kReuseRender || now < rendered_at_) {
+  // Clear the flag before collecting: a value recorded during the render sets it again, so the
+  // next request renders anew rather than keep a text that may miss the value.
+  if (dirty_.exchange(false) || rendered_.empty() || now - rendered_at_ >= kReuseRender ||
+      now < rendered_at_) {
     rendered_ = render();
     ++renders_;
     rendered_at_ = now;
-    dirty_ = false;
   }
   return rendered_;
 }

@@ -19,14 +19,19 @@
 ///   k8sinpod_docker_up                                 gauge 0/1
 ///   k8sinpod_http_rejected_total{reason}               counter, kHttpRejectReasons start at 0
 ///
-/// Thread-safety: the registry itself is thread-safe, but `publish()` keeps the last published
-/// counter values without a lock: call `publish()`, `observe_*()` and `render()` from one
-/// executor (the daemon's single event loop).
+/// Thread-safety: the registry and its metrics are thread-safe; this class's own bookkeeping is
+/// split between two threads, each member function belonging to one:
+///   - the supervisor's event loop: publish(), observe_*(), count_docker_event(), reloaded(),
+///     set_restart_pending(), set_probe_connections();
+///   - the HTTP thread (app/front.hpp): render(), render_reusing(), renders(),
+///     set_orphans_reaped(), set_http_rejected().
+/// Both mark the text render_reusing() keeps as stale through an atomic flag.
 
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -91,8 +96,7 @@ class Metrics {
   /// render(), or the text it returned last if no value was recorded through this class since and
   /// that text is younger than kReuseRender. Only `process_*` (CPU seconds, memory, open FDs) can
   /// then be up to kReuseRender old. A client hammering /metrics costs a string copy per request
-  /// instead of a render, so it cannot slow the probes sharing the event loop
-  /// (docs/benchmarks.md, "Endpoints under load").
+  /// instead of a render (docs/benchmarks.md, "Endpoints under load").
   const std::string& render_reusing(std::chrono::steady_clock::time_point now);
   static constexpr std::chrono::milliseconds kReuseRender{100};
   /// Renders made by render_reusing() so far.
@@ -145,7 +149,7 @@ class Metrics {
 
   core::Counters published_;
 
-  bool dirty_ = true;  // a value changed since rendered_
+  std::atomic<bool> dirty_{true};  // a value changed since rendered_ (set by either thread)
   std::string rendered_;
   std::chrono::steady_clock::time_point rendered_at_{};
   std::uint64_t renders_ = 0;

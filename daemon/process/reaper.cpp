@@ -37,7 +37,7 @@ void Reaper::reap() {
     }
     auto it = expected_.find(pid);
     if (it == expected_.end()) {
-      ++orphans_reaped_;
+      orphans_reaped_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
     auto on_exit = std::move(it->second);

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdint>
@@ -34,7 +35,8 @@ class Reaper {
   /// Reaps now (also called from the SIGCHLD handler).
   void reap();
 
-  std::uint64_t orphans_reaped() const { return orphans_reaped_; }
+  /// Orphans (children nobody expect()ed) reaped so far. The one member any thread may call.
+  std::uint64_t orphans_reaped() const { return orphans_reaped_.load(std::memory_order_relaxed); }
   std::size_t pending() const { return expected_.size(); }
 
  private:
@@ -42,7 +44,7 @@ class Reaper {
 
   boost::asio::signal_set signals_;
   std::unordered_map<pid_t, OnExit> expected_;
-  std::uint64_t orphans_reaped_ = 0;
+  std::atomic<std::uint64_t> orphans_reaped_{0};
 };
 
 }  // namespace k8sinpod::process

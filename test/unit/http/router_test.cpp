@@ -38,13 +38,19 @@ struct Fixture {
   core::State state = ready_state();
   core::Policy policy;
   int metrics_calls = 0;
+  bool loop_responsive = true;
 
   Response get(const std::string& target, const std::string& method = "GET") {
-    const http::RouteContext ctx{
-        state, policy, "ci", "/var/lib/k8sinpod/kubeconfig", "0.1.0", [this] {
-          ++metrics_calls;
-          return std::string("k8sinpod_up 1\n");
-        }};
+    const http::RouteContext ctx{state,
+                                 policy,
+                                 "ci",
+                                 "/var/lib/k8sinpod/kubeconfig",
+                                 "0.1.0",
+                                 [this] {
+                                   ++metrics_calls;
+                                   return std::string("k8sinpod_up 1\n");
+                                 },
+                                 loop_responsive};
     return http::route(Request{method, target}, ctx);
   }
 };
@@ -68,15 +74,32 @@ TEST_CASE("/livez answers ok, also when the cluster is down") {
   CHECK(r.content_type == "text/plain; charset=utf-8");
 }
 
-TEST_CASE("/livez?verbose lists the ping check") {
+TEST_CASE("/livez?verbose lists the ping and eventloop checks") {
   Fixture f;
-  CHECK(f.get("/livez?verbose").body == "[+]ping ok\nlivez check passed\n");
-  CHECK(f.get("/livez?verbose=1").body == "[+]ping ok\nlivez check passed\n");
-  CHECK(f.get("/livez?verbose&exclude=ping").body == "[+]ping excluded: ok\nlivez check passed\n");
+  const std::string passed = "[+]ping ok\n[+]eventloop ok\nlivez check passed\n";
+  CHECK(f.get("/livez?verbose").body == passed);
+  CHECK(f.get("/livez?verbose=1").body == passed);
+  CHECK(f.get("/livez?verbose&exclude=ping").body ==
+        "[+]ping excluded: ok\n[+]eventloop ok\nlivez check passed\n");
   const auto one = f.get("/livez/ping");
   CHECK(one.status == 200);
   CHECK(one.body == "ok");
+  CHECK(f.get("/livez/eventloop").status == 200);
   CHECK(f.get("/livez/nope").status == 404);
+}
+
+TEST_CASE("/livez fails when the supervisor's event loop has stalled") {
+  Fixture f;
+  f.loop_responsive = false;
+  const auto r = f.get("/livez");
+  CHECK(r.status == 503);
+  CHECK(r.body == "[+]ping ok\n[-]eventloop failed: reason withheld\nlivez check failed\n");
+  CHECK(f.get("/livez/eventloop").status == 503);
+  CHECK(f.get("/livez/ping").status == 200);
+  // Excluding it is the operator's escape hatch, as with kube-apiserver's checks.
+  CHECK(f.get("/livez?exclude=eventloop").status == 200);
+  // The cluster's readiness is unaffected by the flag (it reads the published state).
+  CHECK(f.get("/readyz").status == 200);
 }
 
 TEST_CASE("/readyz is 200 ok when every check passes") {
