@@ -3,11 +3,12 @@
 #   1. clang-format and shellcheck are clean;
 #   2. `asan` preset (GCC, Debug, warnings are errors, AddressSanitizer + UndefinedBehaviorSanitizer):
 #      every CTest label (unit, integration, system, soak, container, manifests), the system and
-#      soak tests in the sandbox (a network namespace with its own dockerd, test/sandbox/sandbox.sh),
-#      so the daemon runs under the sanitizers through every scenario and the fault soak;
-#   3. clang-tidy with .clang-tidy over daemon/ (test/lint/tidy.sh), on one core at low priority
-#      while step 2's tests run (they mostly wait on containers);
-#   4. `fuzz` preset: built on one core at low priority while step 2's tests run, then every
+#      soak tests in sandboxes (a network namespace with its own dockerd, test/sandbox/sandbox.sh;
+#      the soak in its own, beside the others: `ctest -j2`), so the daemon runs under the
+#      sanitizers through every scenario and the fault soak;
+#   3. clang-tidy with .clang-tidy over daemon/ (test/lint/tidy.sh), at low priority (nice 15)
+#      while step 2's tests run (they mostly wait on containers), so it takes only idle CPU;
+#   4. `fuzz` preset: built at low priority while step 2's tests run, then every
 #      libFuzzer target for K8SINPOD_FUZZ_SECONDS (default 15) from its seed corpus
 #      (docs/fuzzing.md); any crash fails.
 # Needs root (network namespace, dockerd). K8SINPOD_TEST_PRESET=dev runs step 2 without the
@@ -31,6 +32,7 @@ cleanup() {
   if [[ -n "$TIDY_PID" ]]; then kill "$TIDY_PID" 2>/dev/null || true; fi
   if [[ -n "$FUZZ_PID" ]]; then kill "$FUZZ_PID" 2>/dev/null || true; fi
   test/sandbox/sandbox.sh down >/dev/null 2>&1 || true
+  test/soak/sandbox-env.sh test/sandbox/sandbox.sh down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -41,19 +43,20 @@ cmake --build --preset "$PRESET"
 if [[ "${K8SINPOD_SKIP_TIDY:-0}" != 1 ]]; then
   echo "== clang-tidy (in the background, reported after the tests)"
   tidy_log=$(mktemp)
-  nice -n 15 test/lint/tidy.sh "build/$PRESET" 1 >"$tidy_log" 2>&1 &
+  nice -n 15 test/lint/tidy.sh "build/$PRESET" 2 >"$tidy_log" 2>&1 &
   TIDY_PID=$!
 fi
 
 if [[ "${K8SINPOD_SKIP_FUZZ:-0}" != 1 ]]; then
-  echo "== fuzz build (in the background, on one core)"
+  echo "== fuzz build (in the background, at low priority)"
   fuzz_log=$(mktemp)
-  { cmake --preset fuzz >/dev/null && nice -n 15 cmake --build --preset fuzz -j1; } >"$fuzz_log" 2>&1 &
+  { cmake --preset fuzz >/dev/null && nice -n 15 cmake --build --preset fuzz -j2; } >"$fuzz_log" 2>&1 &
   FUZZ_PID=$!
 fi
 
 echo "== test: $PRESET"
-ctest --preset "$PRESET" --timeout 900
+# Two jobs: the soak (its own sandbox, started first) beside everything else, one at a time.
+ctest --preset "$PRESET" --timeout 900 -j2
 
 if [[ -n "$TIDY_PID" ]]; then
   echo "== clang-tidy"

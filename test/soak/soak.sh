@@ -774,8 +774,12 @@ echo "ready after the last fault: $ttr_ms ms (bound ${BOUND_S} s); slowest ready
 echo "metrics (start -> end):"
 for k in "${METRICS[@]}"; do printf '  %-70s %6d -> %d\n' "$k" "${M0[$k]}" "$(m "$k")"; done
 echo "not applicable (most frequent reasons; the fault found nothing to act on):"
-grep -E '^[0-9]+ [a-z0-9_]+ n/a' "$S/results" | sed -E 's/ @[0-9]+ms$//; s/^[0-9]+ //; s/[0-9a-f]{64}/ID/g; s/([0-9]+\.){3}[0-9]+/IP/g; s#/tmp/[^ ]*/##g' |
+if ! grep -qE '^[0-9]+ [a-z0-9_]+ n/a' "$S/results"; then
+  echo "  (none)"
+else
+  grep -E '^[0-9]+ [a-z0-9_]+ n/a' "$S/results" | sed -E 's/ @[0-9]+ms$//; s/^[0-9]+ //; s/[0-9a-f]{64}/ID/g; s/([0-9]+\.){3}[0-9]+/IP/g; s#/tmp/[^ ]*/##g' |
   cut -c1-110 | sort | uniq -c | sort -rn | head -n 6
+fi
 echo "seed $SOAK_SEED; replay: $REPLAY"
 if ((${#problems[@]} > 0)); then
   printf 'FAIL: %s\n' "${problems[@]}" >&2
