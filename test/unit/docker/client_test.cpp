@@ -1,4 +1,4 @@
-// The Docker client against a fake dockerd: an Asio acceptor in the test, on a temp unix socket
+// The Docker client against a fake dockerd (test/fakes/fake_dockerd.hpp) on a temp unix socket
 // or on 127.0.0.1 port 0, answering each request with canned bytes. No real Docker, except in
 // the last case, which runs only when K8SINPOD_TEST_DOCKER_HOST names one (the sandbox).
 #include "docker/client.hpp"
@@ -6,14 +6,11 @@
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -26,13 +23,13 @@
 #include <utility>
 #include <vector>
 
+#include "fakes/fake_dockerd.hpp"
+
 using namespace k8sinpod::docker;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
 namespace {
-
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 // What the fake answers to one request head: raw bytes, or nullopt to hold the connection open
 // and never answer.
@@ -43,66 +40,21 @@ void rethrow(const std::exception_ptr& e) {
   if (e) std::rethrow_exception(e);
 }
 
+// The shared fake dockerd (test/fakes/fake_dockerd.hpp), answering each request by `route`.
 template <class Protocol>
-class FakeDocker {
- public:
-  FakeDocker(asio::io_context& ioc, const typename Protocol::endpoint& at, Route route)
-      : acceptor_(ioc, at), route_(std::move(route)) {
-    asio::co_spawn(ioc, accept_loop(), rethrow);
-  }
-  typename Protocol::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
-  const std::vector<std::string>& requests() const { return requests_; }
-
- private:
-  asio::awaitable<void> accept_loop() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
-      if (ec) co_return;
-      asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), rethrow);
-    }
-  }
-
-  asio::awaitable<void> serve(typename Protocol::socket socket) {
-    std::string buffer;
-    const auto [ec, n] =
-        co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), "\r\n\r\n", kTuple);
-    if (ec) co_return;
-    const std::string head = buffer.substr(0, n);
-    requests_.push_back(head);
-    Reply reply = route_(head);
-    if (!reply) {
-      held_.push_back(std::move(socket));
-      co_return;
-    }
-    co_await asio::async_write(socket, asio::buffer(*reply), kTuple);
-    boost::system::error_code ignored;
-    socket.shutdown(asio::socket_base::shutdown_both, ignored);
-  }
-
-  typename Protocol::acceptor acceptor_;
-  Route route_;
-  std::vector<std::string> requests_;
-  std::vector<typename Protocol::socket> held_;
+struct FakeDocker : k8sinpod::fakes::FakeDockerd<Protocol> {
+  FakeDocker(const typename Protocol::endpoint& at, Route route)
+      : k8sinpod::fakes::FakeDockerd<Protocol>(
+            at, [route = std::move(route)](const std::string& head, std::size_t) {
+              return k8sinpod::fakes::answer(route(head));
+            }) {}
 };
 
 using UnixFake = FakeDocker<asio::local::stream_protocol>;
 using TcpFake = FakeDocker<asio::ip::tcp>;
+using k8sinpod::fakes::TempDir;
 
-struct TempDir {
-  TempDir() {
-    char pattern[] = "/tmp/k8sinpod-docker-XXXXXX";
-    REQUIRE(::mkdtemp(pattern) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string path;
-};
-
-// Runs one client coroutine to completion (the fake keeps the io_context busy, so stop it
-// when the client is done); fails the test if it takes longer than `limit`.
+// Runs one client coroutine to completion; fails the test if it takes longer than `limit`.
 template <class T>
 T run(asio::io_context& ioc, asio::awaitable<T> task, std::chrono::seconds limit = 10s) {
   std::optional<T> out;
@@ -190,7 +142,7 @@ struct UnixWorld {
   UnixFake fake;
   Client client;
   UnixWorld(Route route, std::chrono::milliseconds timeout = 5000ms)
-      : fake(ioc, asio::local::stream_protocol::endpoint(socket), std::move(route)),
+      : fake(asio::local::stream_protocol::endpoint(socket), std::move(route)),
         client(ioc.get_executor(), parse_host("unix://" + socket).value(), timeout) {}
   std::string prefix(std::string_view path) const {
     return "docker: GET " + std::string(path) + " on unix://" + socket + ": ";
@@ -204,7 +156,7 @@ TEST_CASE("ping: HTTP/1.1 GET /_ping, Host docker, Connection close") {
   const auto r = run(w.ioc, w.client.ping());
   CHECK(r.has_value());
   REQUIRE(w.fake.requests().size() == 1);
-  const std::string& head = w.fake.requests()[0];
+  const std::string head = w.fake.requests()[0];
   CHECK(head.rfind("GET /_ping HTTP/1.1\r\n", 0) == 0);
   CHECK(head.find("\r\nHost: docker\r\n") != std::string::npos);
   CHECK(head.find("\r\nConnection: close\r\n") != std::string::npos);
@@ -381,7 +333,7 @@ TEST_CASE("control_plane: stopped, missing, and running off the network") {
 
 TEST_CASE("tcp: 127.0.0.1 on port 0, and a refused port") {
   asio::io_context ioc;
-  TcpFake fake(ioc, {asio::ip::make_address("127.0.0.1"), 0}, kind_cluster(kInspectRunning));
+  TcpFake fake({asio::ip::make_address("127.0.0.1"), 0}, kind_cluster(kInspectRunning));
   const std::string host = "tcp://127.0.0.1:" + std::to_string(fake.local_endpoint().port());
   Client client(ioc.get_executor(), parse_host(host).value(), 5000ms);
   const auto cp = run(ioc, client.control_plane("ci", "kind"));

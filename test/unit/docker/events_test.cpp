@@ -1,35 +1,32 @@
-// The event stream against a scripted fake dockerd over real sockets. The fake runs on its own
-// thread and io_context, so the stream's io_context holds nothing but the stream: `run()`
-// returning on its own is the proof that stop() left no work behind. Waits are conditions with
-// deadlines; the only measured window is the retry count in "socket absent at start".
+// The event stream against a scripted fake dockerd (test/fakes/fake_dockerd.hpp) over real
+// sockets. The fake runs on its own thread and io_context, so the stream's io_context holds
+// nothing but the stream: `run()` returning on its own is the proof that stop() left no work
+// behind. Waits are conditions with deadlines; the only measured window is the retry count in
+// "socket absent at start".
 #include "docker/events.hpp"
 
 #include <doctest/doctest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "fakes/fake_dockerd.hpp"
 
 using namespace k8sinpod::docker;
 using namespace std::chrono_literals;
@@ -37,109 +34,12 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-void rethrow(const std::exception_ptr& e) {
-  if (e) std::rethrow_exception(e);
-}
-
-// What the fake does on one connection after reading the request head: write each step's bytes
-// then pause, and at the end close the connection or hold it open (silently) until the fake ends.
-struct Step {
-  std::string bytes;
-  std::chrono::milliseconds pause{0};
-};
-struct Script {
-  std::vector<Step> steps;
-  bool hold = false;
-};
-
+using k8sinpod::fakes::Script;
+using k8sinpod::fakes::Step;
+using k8sinpod::fakes::TempDir;
 template <class Protocol>
-class FakeDockerd {
- public:
-  /// Connection i plays scripts[min(i, size - 1)].
-  FakeDockerd(const typename Protocol::endpoint& at, std::vector<Script> scripts)
-      : acceptor_(ioc_, at), scripts_(std::move(scripts)) {
-    asio::co_spawn(ioc_, accept_loop(), rethrow);
-    thread_ = std::thread([this] { ioc_.run(); });
-  }
-  ~FakeDockerd() {
-    ioc_.stop();
-    thread_.join();
-  }
-  FakeDockerd(const FakeDockerd&) = delete;
-  FakeDockerd& operator=(const FakeDockerd&) = delete;
-
-  typename Protocol::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
-  std::vector<std::string> requests() const {
-    const std::lock_guard lock(mutex_);
-    return requests_;
-  }
-
- private:
-  asio::awaitable<void> accept_loop() {
-    for (std::size_t n = 0;; ++n) {
-      auto accepting = acceptor_.async_accept(kTuple);
-      auto [ec, socket] = co_await std::move(accepting);
-      if (ec) co_return;
-      const Script& script = scripts_[std::min(n, scripts_.size() - 1)];
-      asio::co_spawn(ioc_, serve(std::move(socket), script), rethrow);
-    }
-  }
-
-  asio::awaitable<void> serve(typename Protocol::socket socket, const Script& script) {
-    std::string buffer;
-    auto reading = asio::async_read_until(socket, asio::dynamic_buffer(buffer), "\r\n\r\n", kTuple);
-    const auto [ec, n] = co_await std::move(reading);
-    if (ec) co_return;
-    {
-      const std::lock_guard lock(mutex_);
-      requests_.push_back(buffer.substr(0, n));
-    }
-    asio::steady_timer timer(ioc_);
-    for (const Step& step : script.steps) {
-      if (!step.bytes.empty()) {
-        auto writing = asio::async_write(socket, asio::buffer(step.bytes), kTuple);
-        const auto [write_ec, written] = co_await std::move(writing);
-        if (write_ec) co_return;
-      }
-      if (step.pause > 0ms) {
-        timer.expires_after(step.pause);
-        auto waiting = timer.async_wait(kTuple);
-        co_await std::move(waiting);
-      }
-    }
-    if (script.hold) {
-      held_.push_back(std::move(socket));
-      co_return;
-    }
-    boost::system::error_code ignored;
-    socket.shutdown(asio::socket_base::shutdown_both, ignored);
-  }
-
-  asio::io_context ioc_;
-  typename Protocol::acceptor acceptor_;
-  std::vector<Script> scripts_;
-  std::vector<typename Protocol::socket> held_;  // fake's thread only
-  mutable std::mutex mutex_;
-  std::vector<std::string> requests_;
-  std::thread thread_;
-};
-
+using FakeDockerd = k8sinpod::fakes::FakeDockerd<Protocol>;
 using UnixFake = FakeDockerd<asio::local::stream_protocol>;
-
-struct TempDir {
-  TempDir() {
-    char pattern[] = "/tmp/k8sinpod-events-XXXXXX";
-    REQUIRE(::mkdtemp(pattern) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string path;
-};
 
 constexpr std::string_view kHeaders =
     "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n"
