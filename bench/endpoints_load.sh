@@ -56,6 +56,7 @@ EXPOSER_PID=""
 NODE_PID=""
 LOAD_PID=""
 SLEEP_FD=""
+NAP_SECONDS=0.001  # lib.sh nap: the repair poll, about every millisecond
 NOTES=()
 
 bench_teardown() {
@@ -85,14 +86,6 @@ cpu_ticks() {
   rest=${stat##*) }  # fields from 3 on; the command name (2) may hold spaces
   read -r -a f <<<"$rest"
   echo $((f[11] + f[12]))
-}
-
-# free_port: a TCP port on 127.0.0.1 nobody listens on (the sandbox's namespace is ours alone).
-free_port() {
-  local p
-  for ((p = 20000 + RANDOM % 20000; ; p++)); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
 }
 
 # response_bytes URL: the body length of one GET.
@@ -150,16 +143,6 @@ probe_gaps() {
     }' "$T/daemon.log" >>"$OUT/supervision.csv"
 }
 
-# readyz_ok: GET /readyz on k8sinpodd is 200, over /dev/tcp (no fork, as repair_latency.sh).
-readyz_ok() {
-  local fd status=""
-  exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || return 1
-  printf 'GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&"$fd"
-  IFS= read -r -t 2 -u "$fd" status || true
-  exec {fd}>&-
-  [[ "$status" == "HTTP/1.1 200"* ]]
-}
-
 # kubeconfig_names IP: the written kubeconfig's server is https://IP:6443 (read without forking).
 kubeconfig_names() {
   local line
@@ -168,9 +151,6 @@ kubeconfig_names() {
   done <"$T/out/kubeconfig"
   return 1
 }
-
-# nap: about a millisecond, without forking (a read with a timeout on a FIFO nobody writes to).
-nap() { read -r -t 0.001 -u "$SLEEP_FD" _ || true; }
 
 # change_ip: gives the control plane another address, as bench/repair_latency.sh does: Docker's
 # IPAM hands out the lowest free address, so a holder container alternates with the node between
@@ -218,7 +198,7 @@ repairs() {
     t0=$(now_log)
     change_ip
     deadline=$(($(us "$T1") + 30000000))
-    until kubeconfig_names "$NEW" && readyz_ok; do
+    until kubeconfig_names "$NEW" && our_readyz_ok; do
       (($(us "$EPOCHREALTIME") < deadline)) || fail "$label change $i: not ready at $NEW in 30 s"
       nap
     done

@@ -9,6 +9,25 @@ us() { echo "${1/./}"; }
 # which nobody writes to).
 nap() { read -r -t "$NAP_SECONDS" -u "$SLEEP_FD" _ || true; }
 
+# free_port: a TCP port on 127.0.0.1 for a server a benchmark starts (the Exposer, node_exporter):
+# a random one just below the kernel's ephemeral range, where no client connection's local end
+# can sit (wrk's and curl's can anywhere in that range), and with no socket on it in this
+# namespace (/proc/net/tcp and tcp6: listeners and connections). As the stand-in kind's.
+free_port() {
+  local low=32768 used=" " addr candidate f
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range || true
+  for f in /proc/net/tcp /proc/net/tcp6; do
+    [[ -r "$f" ]] || continue
+    while read -r _ addr _; do
+      [[ "$addr" == *:* ]] && used+="$((16#${addr##*:})) "
+    done <"$f"
+  done
+  while :; do
+    candidate=$((low - 1 - (RANDOM * 32768 + RANDOM) % (low > 11024 ? 10000 : low - 1024)))
+    [[ "$used" == *" $candidate "* ]] || { echo "$candidate"; return 0; }
+  done
+}
+
 # read_server FILE: sets SERVER to the first `server:` of FILE without forking ("" if none).
 read_server() {
   SERVER=""

@@ -133,27 +133,7 @@ until_deadline() {
 }
 m_at_least() { (($(m "$1") >= $2)); }
 
-# ---- the ConfigMap-style config volume (as test/system/reload.sh) ----------------------------------
-cm_init() {
-  local dir="..2026_11_25_08_00_00.000000000"
-  mkdir -p "$CM/$dir"
-  cp "$1" "$CM/$dir/config.yaml"
-  ln -s "$dir" "$CM/..data"
-  ln -s ..data/config.yaml "$CM/config.yaml"
-}
-# cm_push FILE: kubelet's atomic update: new directory, ..data_tmp renamed over ..data. Actors
-# push from subshells: the directory name has nanoseconds, as kubelet's.
-cm_push() {
-  local old new
-  old=$(readlink "$CM/..data")
-  new="..$(date -u +%Y_%m_%d_%H_%M_%S.%N)"
-  mkdir "$CM/$new"
-  cp "$1" "$CM/$new/config.yaml"
-  ln -s "$new" "$CM/..data_tmp"
-  mv -T "$CM/..data_tmp" "$CM/..data"
-  rm -rf "${CM:?}/$old"
-}
-
+# ---- the ConfigMap-style config volume: lib.sh cm_init and cm_push, in $CM ---------------------
 # cm_push_checked TEXT: pushes TEXT (made unique) and waits for its successful reload.
 cm_push_checked() {
   local before f
@@ -356,7 +336,10 @@ act() {
       local want=failure gauge=0
       [[ "$kind" == config_valid ]] && want=success gauge=1
       before=$(m "k8sinpod_config_reloads_total{result=\"$want\"}")
-      cm_push "$CFG_FILE"
+      if ! out=$(cm_push "$CFG_FILE" 2>&1); then
+        result "$i" "$kind" FAIL "$out"
+        return 0
+      fi
       result "$i" "$kind" applied "$(basename "$CFG_FILE")"
       if until_deadline 10 m_at_least "k8sinpod_config_reloads_total{result=\"$want\"}" $((before + 1)) &&
         until_deadline 5 metric_is k8sinpod_config_last_reload_successful "$gauge"; then

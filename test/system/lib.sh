@@ -75,14 +75,46 @@ log:
 YAML
 }
 
-# start_daemon: runs k8sinpodd in the background; sets DAEMON_PID and PORT.
+# start_daemon [CONFIG]: runs k8sinpodd with CONFIG (default $T/config.yaml) in the background;
+# sets DAEMON_PID and PORT.
+# shellcheck disable=SC2120  # CONFIG is optional: most callers pass none
 start_daemon() {
   : >"$T/daemon.log"
-  "$K8SINPODD" --config "$T/config.yaml" >>"$T/daemon.log" 2>&1 &
+  "$K8SINPODD" --config "${1:-$T/config.yaml}" >>"$T/daemon.log" 2>&1 &
   DAEMON_PID=$!
   wait_for "the daemon to listen" 20 grep -q "listening on" "$T/daemon.log"
   PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/daemon.log" | tail -n 1)
   [[ -n "$PORT" ]] || fail "no port in the daemon log"
+}
+
+# A ConfigMap volume, as kubelet lays it out, in the directory $CM: config.yaml -> ..data/config.yaml,
+# ..data -> a timestamped directory. The daemon then runs with --config "$CM/config.yaml".
+# cm_init FILE: the volume with FILE as config.yaml.
+cm_init() {
+  local dir="..2026_11_25_08_00_00.000000000"
+  mkdir -p "$CM/$dir"
+  cp "$1" "$CM/$dir/config.yaml"
+  ln -s "$dir" "$CM/..data"
+  ln -s ..data/config.yaml "$CM/config.yaml"
+}
+
+# cm_push FILE: kubelet's atomic update of the volume to FILE's content: a new directory (named
+# with nanoseconds, as kubelet's, so pushes from concurrent subshells differ), ..data_tmp pointed at
+# it and renamed over ..data, the old directory removed. Returns 1, saying why, if config.yaml
+# does not then show FILE's content through the unchanged link.
+cm_push() {
+  local old new
+  old=$(readlink "$CM/..data")
+  new="..$(date -u +%Y_%m_%d_%H_%M_%S.%N)"
+  mkdir "$CM/$new"
+  cp "$1" "$CM/$new/config.yaml"
+  ln -s "$new" "$CM/..data_tmp"
+  mv -T "$CM/..data_tmp" "$CM/..data"
+  rm -rf "${CM:?}/$old"
+  [[ "$(readlink "$CM/config.yaml")" == "..data/config.yaml" ]] ||
+    { echo "cm_push: the config.yaml link changed" >&2; return 1; }
+  cmp -s "$1" "$CM/config.yaml" ||
+    { echo "cm_push: the volume does not show $1" >&2; return 1; }
 }
 
 # stop_daemon [TERM|KILL]: signals the daemon and waits; sets DAEMON_RC.

@@ -40,31 +40,6 @@ metric() {
 
 CM="$T/cm"
 CUR="$T/cur.yaml"   # the config as the test wants it; pushed with cm_push "$CUR"
-cm_seq=1
-
-# cm_init FILE: the ConfigMap volume with FILE as config.yaml.
-cm_init() {
-  local dir="..2026_11_25_08_00_00.000000001"
-  mkdir -p "$CM/$dir"
-  cp "$1" "$CM/$dir/config.yaml"
-  ln -s "$dir" "$CM/..data"
-  ln -s ..data/config.yaml "$CM/config.yaml"
-}
-
-# cm_push FILE: kubelet's atomic update of the volume to FILE's content.
-cm_push() {
-  local old new
-  old=$(readlink "$CM/..data")
-  cm_seq=$((cm_seq + 1))
-  new=$(printf '..%s.%09d' "$(date -u +%Y_%m_%d_%H_%M_%S)" "$cm_seq")
-  mkdir "$CM/$new"
-  cp "$1" "$CM/$new/config.yaml"
-  ln -s "$new" "$CM/..data_tmp"
-  mv -T "$CM/..data_tmp" "$CM/..data"
-  rm -rf "${CM:?}/$old"
-  [[ "$(readlink "$CM/config.yaml")" == "..data/config.yaml" ]] || fail "config.yaml link changed"
-  cmp -s "$1" "$CM/config.yaml" || fail "the volume does not show the pushed file"
-}
 
 # edit SED-EXPR: applies SED-EXPR to $CUR and checks that it changed something.
 edit() {
@@ -73,14 +48,6 @@ edit() {
   ! cmp -s "$CUR" "$T/prev.yaml" || fail "edit '$1' changed nothing"
 }
 
-start_cm() {
-  : >"$T/daemon.log"
-  "$K8SINPODD" --config "$CM/config.yaml" >>"$T/daemon.log" 2>&1 &
-  DAEMON_PID=$!
-  wait_for "the daemon to listen" 20 grep -q "listening on" "$T/daemon.log"
-  PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/daemon.log" | tail -n 1)
-  [[ -n "$PORT" ]] || fail "no port in the daemon log"
-}
 
 # mark: the number of log lines so far; since MARK: the lines after it.
 mark() { wc -l <"$T/daemon.log"; }
@@ -106,7 +73,7 @@ grep -qx '  interval: 30s' "$CUR" || fail "health.interval is not 30s in the con
 cm_init "$CUR"
 
 note "start from a ConfigMap-style volume, health.interval 30s"
-start_cm
+start_daemon "$CM/config.yaml"
 wait_for "/readyz 200" 120 http_is 200 /readyz
 assert_eq "$(metric k8sinpod_config_last_reload_successful)" "1" "reload metric at start"
 container_id=$(docker inspect -f '{{.Id}}' "$CLUSTER-control-plane")
