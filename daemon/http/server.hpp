@@ -28,8 +28,9 @@
 ///   (accept errors, saturation, a handler that threw — answered 500). Nothing is printed.
 ///
 /// Executor affinity: all member functions must be called on `executor`'s thread, and the
-/// handler runs there; use a single-threaded io_context (the daemon's event loop). Destroy the
-/// Server before its io_context. Tests: run one io_context per test, listen on 127.0.0.1 port 0.
+/// handler runs there; use a single-threaded io_context (in the daemon, the HTTP thread's:
+/// app/front.hpp). Destroy the Server before its io_context. Tests: run one io_context per test,
+/// listen on 127.0.0.1 port 0.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
