@@ -152,31 +152,6 @@ kubeconfig_names() {
   return 1
 }
 
-# change_ip: gives the control plane another address, as bench/repair_latency.sh does: Docker's
-# IPAM hands out the lowest free address, so a holder container alternates with the node between
-# two addresses (lib.sh's move_ip gives a new address only once). Disconnect and park the holder
-# (not timed), then reconnect and `docker restart -t 1` (the node reissues its certificate).
-# Sets OLD, NEW and T1 (EPOCHREALTIME when `docker restart` returned).
-change_ip() {
-  local node="$CLUSTER-control-plane" hold holder_after
-  OLD=$(control_plane_ip)
-  hold=$(holder_ip)
-  docker network disconnect kind "$node"
-  [[ -z "$hold" ]] || docker rm -f "$CLUSTER-ip-holder" >/dev/null
-  if [[ -n "$hold" ]] && (($(ip_number "$hold") < $(ip_number "$OLD"))); then
-    holder_after=1  # the node takes the holder's lower address
-  else
-    docker run -d --name "$CLUSTER-ip-holder" --net kind k8sinpod/fake-node:latest idle >/dev/null
-    holder_after=0  # the holder took OLD
-  fi
-  docker network connect kind "$node"
-  docker restart -t 1 "$node" >/dev/null
-  T1=$EPOCHREALTIME
-  NEW=$(control_plane_ip)
-  [[ -n "$NEW" && "$NEW" != "$OLD" ]] || fail "the address did not change ($OLD -> $NEW)"
-  HOLDER_AFTER=$holder_after
-}
-
 # log_ms LINE: the daemon log line's timestamp in ms since the epoch.
 log_ms() {
   local ts=${1%% *}

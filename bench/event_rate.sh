@@ -97,32 +97,6 @@ remove_noise() {
   [[ -z "$ids" ]] || docker rm -f $ids >/dev/null 2>&1 || true
 }
 
-# prepare_change, make_change: the two halves of an IP change, as in bench/repair_latency.sh
-# (a holder container parks on the old address so that the reconnected node gets another one).
-prepare_change() {
-  local node="$CLUSTER-control-plane" hold
-  OLD=$(control_plane_ip)
-  hold=$(holder_ip)
-  docker network disconnect kind "$node"
-  [[ -z "$hold" ]] || docker rm -f "$CLUSTER-ip-holder" >/dev/null
-  if [[ -n "$hold" ]] && (($(ip_number "$hold") < $(ip_number "$OLD"))); then
-    HOLDER_AFTER=1
-  else
-    docker run -d --name "$CLUSTER-ip-holder" --net kind "$NODE_IMAGE" idle >/dev/null
-    HOLDER_AFTER=0
-  fi
-}
-
-make_change() {
-  local node="$CLUSTER-control-plane" t1 new
-  docker network connect kind "$node"
-  docker restart -t 1 "$node" >/dev/null
-  t1=$EPOCHREALTIME
-  new=$(control_plane_ip)
-  printf '%s %s\n' "$t1" "$new" >"$T/moved.tmp"
-  mv "$T/moved.tmp" "$T/moved"
-}
-
 # measure_change ROW I: one IP change during the flood; appends "row,i,old,new,us_t0,us_t1" to
 # $OUT/changes.csv.
 measure_change() {

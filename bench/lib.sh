@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034  # SERVER is read by the sourcing benchmarks
-# Helpers shared by the benchmarks (sourced after test/system/lib.sh). None of them forks, so a
-# poller built from them measures the daemon, not process creation.
+# Helpers shared by the benchmarks (sourced after test/system/lib.sh). The polling helpers (us,
+# nap, read_server, our_readyz_ok, ip_number) never fork, so a poller built from them measures
+# the daemon, not process creation; the IP-change helpers at the end call docker.
 
 # us EPOCHREALTIME: microseconds since the epoch.
 us() { echo "${1/./}"; }
@@ -63,4 +64,44 @@ ip_number() {
   local a b c d
   IFS=. read -r a b c d <<<"$1"
   echo $(((a << 24) | (b << 16) | (c << 8) | d))
+}
+
+# prepare_change: the untimed half of an IP change. Docker's IPAM hands out the lowest free
+# address, so a holder container alternates with the node between two addresses: after this,
+# reconnecting the node gives it an address other than OLD. Sets OLD and HOLDER_AFTER (1: the
+# holder is started again after the change, to park on OLD).
+prepare_change() {
+  local node="$CLUSTER-control-plane" hold
+  OLD=$(control_plane_ip)
+  hold=$(holder_ip)
+  docker network disconnect kind "$node"
+  [[ -z "$hold" ]] || docker rm -f "$CLUSTER-ip-holder" >/dev/null
+  if [[ -n "$hold" ]] && (($(ip_number "$hold") < $(ip_number "$OLD"))); then
+    HOLDER_AFTER=1  # the node takes the holder's lower address
+  else
+    docker run -d --name "$CLUSTER-ip-holder" --net kind k8sinpod/fake-node:latest idle >/dev/null
+    HOLDER_AFTER=0  # the holder took OLD
+  fi
+}
+
+# make_change: the timed half (repair_latency.sh and event_rate.sh run it in the background):
+# reconnect, restart, then publish "t1 new-address" in $T/moved.
+make_change() {
+  local node="$CLUSTER-control-plane" t1 new
+  docker network connect kind "$node"
+  docker restart -t 1 "$node" >/dev/null
+  t1=$EPOCHREALTIME
+  new=$(control_plane_ip)
+  printf '%s %s\n' "$t1" "$new" >"$T/moved.tmp"
+  mv "$T/moved.tmp" "$T/moved"
+}
+
+# change_ip: both halves in the foreground; sets OLD, NEW and T1 (EPOCHREALTIME when the restart
+# returned), and fails if the address did not change.
+change_ip() {
+  prepare_change
+  rm -f "$T/moved"
+  make_change
+  read -r T1 NEW <"$T/moved"
+  [[ -n "$NEW" && "$NEW" != "$OLD" ]] || fail "the address did not change ($OLD -> $NEW)"
 }

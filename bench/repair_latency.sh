@@ -77,36 +77,6 @@ seed_readyz_ok() {
   [[ "$(kubectl --kubeconfig "$1" --request-timeout=2s get --raw /readyz 2>/dev/null)" == ok ]]
 }
 
-# prepare_change: the untimed half of an IP change. Docker's IPAM hands out the lowest free
-# address, so a holder container alternates with the node between two addresses: after this,
-# reconnecting the node gives it an address other than OLD. Sets OLD and HOLDER_AFTER (1: the
-# holder is started again after the change, to park on OLD).
-prepare_change() {
-  local node="$CLUSTER-control-plane" hold
-  OLD=$(control_plane_ip)
-  hold=$(holder_ip)
-  docker network disconnect kind "$node"
-  [[ -z "$hold" ]] || docker rm -f "$CLUSTER-ip-holder" >/dev/null
-  if [[ -n "$hold" ]] && (($(ip_number "$hold") < $(ip_number "$OLD"))); then
-    HOLDER_AFTER=1  # the node takes the holder's lower address
-  else
-    docker run -d --name "$CLUSTER-ip-holder" --net kind "$NODE_IMAGE" idle >/dev/null
-    HOLDER_AFTER=0  # the holder took OLD
-  fi
-}
-
-# make_change: the timed half, run in the background: reconnect, restart, then publish
-# "t1 new-address" in $T/moved.
-make_change() {
-  local node="$CLUSTER-control-plane" t1 new
-  docker network connect kind "$node"
-  docker restart -t 1 "$node" >/dev/null
-  t1=$EPOCHREALTIME
-  new=$(control_plane_ip)
-  printf '%s %s\n' "$t1" "$new" >"$T/moved.tmp"
-  mv "$T/moved.tmp" "$T/moved"
-}
-
 # seed_loop NAME KUBECONFIG INTERVAL PHASE LAST: the seed's fix (docker inspect with its template,
 # kubectl config set-cluster) run every INTERVAL seconds, the first time after PHASE seconds.
 # Empty addresses (node stopped or disconnected) are skipped, so it never writes https://:6443.
