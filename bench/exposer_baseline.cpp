@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  metrics::Metrics metrics("bench", "exposer-baseline");
+  metrics::Metrics metrics("bench", "exposer-baseline", "none");
   core::State state = fakes::ready_state(core::Clock::now());
   state.counters.probes_ok = 120;
   state.counters.creations_ok = 1;

@@ -1,6 +1,7 @@
 // k8sinpodd: composition root only. Parses the command line, loads the configuration (a bad one
 // exits 1 with `file:line:col: message`), sets up logging and runs the App on one io_context.
 
+#include <openssl/crypto.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -56,7 +57,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (arg == "--version") {
-      std::cout << "k8sinpodd " << K8SINPOD_VERSION << " (" << K8SINPOD_REVISION << ")\n";
+      std::cout << "k8sinpodd " << K8SINPOD_VERSION << " (" << K8SINPOD_REVISION << "), "
+                << OpenSSL_version(OPENSSL_VERSION) << '\n';
       return 0;
     }
     if (arg == "--check-config") {
@@ -103,6 +105,7 @@ int main(int argc, char** argv) {
   options.config_path = config_path;
   options.version = K8SINPOD_VERSION;
   options.revision = K8SINPOD_REVISION;
+  options.openssl = OpenSSL_version(OPENSSL_VERSION_STRING);
   const auto path = k8sinpod::app::env_value("PATH");
   options.path_env = path && !path->empty() ? *path : "/usr/local/bin:/usr/bin:/bin";
   k8sinpod::app::App app(io, options);

@@ -10,9 +10,13 @@
 #      while step 2's tests run (they mostly wait on containers), so it takes only idle CPU;
 #   4. `fuzz` preset: built at low priority while step 2's tests run, then every
 #      libFuzzer target for K8SINPOD_FUZZ_SECONDS (default 15) from its seed corpus
-#      (docs/fuzzing.md); any crash fails.
+#      (docs/fuzzing.md); any crash fails;
+#   5. `release` preset, the link that ships (static C++ libraries and OpenSSL, prometheus-cpp
+#      core from Debian's source package): k8sinpodd and fake_apiserver built at low priority
+#      while step 2's tests run, then test/system/release.sh (glibc is its only shared library;
+#      lifecycle.sh against it in a sandbox of its own).
 # Needs root (network namespace, dockerd). K8SINPOD_TEST_PRESET=dev runs step 2 without the
-# sanitizers; K8SINPOD_SKIP_TIDY=1 / K8SINPOD_SKIP_FUZZ=1 skip 3 / 4.
+# sanitizers; K8SINPOD_SKIP_TIDY=1 / K8SINPOD_SKIP_FUZZ=1 / K8SINPOD_SKIP_RELEASE=1 skip 3 / 4 / 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $(id -u) -eq 0 ]] || { echo "test/run.sh: needs root (netns, dockerd)" >&2; exit 1; }
@@ -28,9 +32,11 @@ shellcheck -x "${scripts[@]}"
 # Leave no sandbox and no background job behind, whatever happens.
 TIDY_PID=""
 FUZZ_PID=""
+RELEASE_PID=""
 cleanup() {
   if [[ -n "$TIDY_PID" ]]; then kill "$TIDY_PID" 2>/dev/null || true; fi
   if [[ -n "$FUZZ_PID" ]]; then kill "$FUZZ_PID" 2>/dev/null || true; fi
+  if [[ -n "$RELEASE_PID" ]]; then kill "$RELEASE_PID" 2>/dev/null || true; fi
   test/sandbox/sandbox.sh down >/dev/null 2>&1 || true
   test/soak/sandbox-env.sh test/sandbox/sandbox.sh down >/dev/null 2>&1 || true
 }
@@ -54,27 +60,49 @@ if [[ "${K8SINPOD_SKIP_FUZZ:-0}" != 1 ]]; then
   FUZZ_PID=$!
 fi
 
+if [[ "${K8SINPOD_SKIP_RELEASE:-0}" != 1 ]]; then
+  echo "== release build (in the background, at low priority)"
+  release_log=$(mktemp)
+  { cmake --preset release >/dev/null &&
+    nice -n 15 cmake --build --preset release -j2 --target k8sinpodd fake_apiserver; } \
+    >"$release_log" 2>&1 &
+  RELEASE_PID=$!
+fi
+
 echo "== test: $PRESET"
 # Two jobs: the soak (its own sandbox, started first) beside everything else, one at a time.
 ctest --preset "$PRESET" --timeout 900 -j2
 
+# Waits for a background step (NAME PID LOG SHOW): on failure prints its whole log and exits;
+# otherwise prints its log (SHOW=all) or the last SHOW lines of it.
+await_step() {
+  local rc=0
+  wait "$2" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    cat "$3"
+    echo "$1 failed (exit $rc)" >&2
+    exit 1
+  fi
+  if [[ "$4" == all ]]; then cat "$3"; else tail -n "$4" "$3"; fi
+  rm -f "$3"
+}
+
 if [[ -n "$TIDY_PID" ]]; then
   echo "== clang-tidy"
-  tidy_rc=0
-  wait "$TIDY_PID" || tidy_rc=$?
+  await_step clang-tidy "$TIDY_PID" "$tidy_log" all
   TIDY_PID=""
-  cat "$tidy_log"
-  rm -f "$tidy_log"
-  [[ $tidy_rc -eq 0 ]] || { echo "clang-tidy failed (exit $tidy_rc)" >&2; exit 1; }
 fi
 
 if [[ -n "$FUZZ_PID" ]]; then
   echo "== fuzz: ${K8SINPOD_FUZZ_SECONDS:-15} s per target"
-  fuzz_rc=0
-  wait "$FUZZ_PID" || fuzz_rc=$?
+  await_step "fuzz build" "$FUZZ_PID" "$fuzz_log" 3
   FUZZ_PID=""
-  tail -n 3 "$fuzz_log"
-  [[ $fuzz_rc -eq 0 ]] || { cat "$fuzz_log"; echo "fuzz build failed (exit $fuzz_rc)" >&2; exit 1; }
-  rm -f "$fuzz_log"
   test/fuzz/run.sh build/fuzz "${K8SINPOD_FUZZ_SECONDS:-15}"
+fi
+
+if [[ -n "$RELEASE_PID" ]]; then
+  echo "== release: the shipped link"
+  await_step "release build" "$RELEASE_PID" "$release_log" 1
+  RELEASE_PID=""
+  test/system/release.sh build/release
 fi

@@ -94,7 +94,7 @@ App::App(asio::io_context& io, Options options)
       reaper_(io.get_executor()),
       runner_(io.get_executor(), reaper_),
       prober_(io.get_executor()),
-      metrics_(options_.version, options_.revision),
+      metrics_(options_.version, options_.revision, options_.openssl),
       notifier_(sys::Notifier::from_env()),
       signals_(io, SIGTERM, SIGINT, SIGHUP),
       probe_timer_(io),

@@ -37,6 +37,7 @@ struct Options {
   std::string config_path;
   std::string version;
   std::string revision;
+  std::string openssl;   // the OpenSSL version in use (release builds link it statically)
   std::string path_env;  // PATH, for finding kind
 };
 

@@ -23,12 +23,14 @@ double seconds(std::chrono::milliseconds d) { return std::chrono::duration<doubl
 
 }  // namespace
 
-Metrics::Metrics(std::string version, std::string revision) {
+Metrics::Metrics(std::string version, std::string revision, std::string openssl) {
   prometheus::BuildGauge()
       .Name("k8sinpod_build_info")
       .Help("Build information of k8sinpodd; the value is always 1.")
       .Register(registry_)
-      .Add({{"version", std::move(version)}, {"revision", std::move(revision)}})
+      .Add({{"version", std::move(version)},
+            {"revision", std::move(revision)},
+            {"openssl", std::move(openssl)}})
       .Set(1);
 
   cluster_ready_ = &prometheus::BuildGauge()

@@ -5,7 +5,7 @@
 /// deliberately not used).
 ///
 /// Families:
-///   k8sinpod_build_info{version,revision}              gauge, always 1
+///   k8sinpod_build_info{version,revision,openssl}      gauge, always 1
 ///   k8sinpod_cluster_ready                             gauge 0/1 (core::is_ready)
 ///   k8sinpod_cluster_phase{phase}                      gauge, one-hot over core::kAllPhases
 ///   k8sinpod_probes_total{result=success|failure}      counter
@@ -54,8 +54,9 @@ class Metrics {
  public:
   static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-  /// `version` and `revision` label `k8sinpod_build_info`.
-  Metrics(std::string version, std::string revision);
+  /// `version`, `revision` and `openssl` (the OpenSSL in use, which the release build links
+  /// statically) label `k8sinpod_build_info`.
+  Metrics(std::string version, std::string revision, std::string openssl);
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 

@@ -97,7 +97,7 @@ std::string status_field(const std::filesystem::path& task, const std::string& f
 }  // namespace
 
 TEST_CASE("the routes read the snapshot published last") {
-  metrics::Metrics m("1.2.3", "abc");
+  metrics::Metrics m("1.2.3", "abc", "3.0.0");
   app::HttpFront front(
       m, [] { return std::uint64_t{0}; }, [](const std::string&) {});
   REQUIRE(front.listen(loopback()).has_value());
@@ -127,7 +127,7 @@ TEST_CASE("the routes read the snapshot published last") {
 }
 
 TEST_CASE("/livez fails eventloop once the supervisor's last beat is older than kLoopStall") {
-  metrics::Metrics m("1.2.3", "abc");
+  metrics::Metrics m("1.2.3", "abc", "3.0.0");
   app::HttpFront front(
       m, [] { return std::uint64_t{0}; }, [](const std::string&) {});
   REQUIRE(front.listen(loopback()).has_value());
@@ -151,7 +151,7 @@ TEST_CASE("/livez fails eventloop once the supervisor's last beat is older than 
 }
 
 TEST_CASE("the HTTP thread is niced below the caller and blocks every signal") {
-  metrics::Metrics m("1.2.3", "abc");
+  metrics::Metrics m("1.2.3", "abc", "3.0.0");
   app::HttpFront front(
       m, [] { return std::uint64_t{0}; }, [](const std::string&) {});
   // listen() runs on the thread and returns once it has: by then the thread has set itself up.
@@ -174,7 +174,7 @@ TEST_CASE("the HTTP thread is niced below the caller and blocks every signal") {
 }
 
 TEST_CASE("/metrics renders on the HTTP thread, with the orphans and rejections") {
-  metrics::Metrics m("1.2.3", "abc");
+  metrics::Metrics m("1.2.3", "abc", "3.0.0");
   app::HttpFront front(
       m, [] { return std::uint64_t{7}; }, [](const std::string&) {});
   REQUIRE(front.listen(loopback()).has_value());
@@ -201,7 +201,7 @@ TEST_CASE("/metrics renders on the HTTP thread, with the orphans and rejections"
 }
 
 TEST_CASE("a rebind moves the listener, a failed one keeps the old listener serving") {
-  metrics::Metrics m("1.2.3", "abc");
+  metrics::Metrics m("1.2.3", "abc", "3.0.0");
   app::HttpFront front(
       m, [] { return std::uint64_t{0}; }, [](const std::string&) {});
   REQUIRE(front.listen(loopback()).has_value());
@@ -225,7 +225,7 @@ TEST_CASE("a rebind moves the listener, a failed one keeps the old listener serv
 }
 
 TEST_CASE("stop() closes the listener, is idempotent, and listen() after it fails") {
-  metrics::Metrics m("1.2.3", "abc");
+  metrics::Metrics m("1.2.3", "abc", "3.0.0");
   app::HttpFront front(
       m, [] { return std::uint64_t{0}; }, [](const std::string&) {});
   REQUIRE(front.listen(loopback()).has_value());

@@ -60,9 +60,10 @@ core::State ready_state() { return fakes::ready_state(core::TimePoint{} + 170000
 }  // namespace
 
 TEST_CASE("a fresh registry renders every family with zero values and build_info 1") {
-  metrics::Metrics m("0.1.0", "abc123");
+  metrics::Metrics m("0.1.0", "abc123", "3.0.0");
   const auto s = samples(m.render());
-  CHECK(value(s, "k8sinpod_build_info{revision=\"abc123\",version=\"0.1.0\"}") == 1);
+  CHECK(value(s, "k8sinpod_build_info{openssl=\"3.0.0\",revision=\"abc123\",version=\"0.1.0\"}") ==
+        1);
   CHECK(value(s, "k8sinpod_cluster_ready") == 0);
   CHECK(value(s, "k8sinpod_probes_total{result=\"success\"}") == 0);
   CHECK(value(s, "k8sinpod_probes_total{result=\"failure\"}") == 0);
@@ -78,7 +79,7 @@ TEST_CASE("a fresh registry renders every family with zero values and build_info
 }
 
 TEST_CASE("publish sets the phase one-hot over every phase") {
-  metrics::Metrics m("v", "r");
+  metrics::Metrics m("v", "r", "o");
   for (auto current : core::kAllPhases) {
     core::State st;
     st.phase = current;
@@ -93,7 +94,7 @@ TEST_CASE("publish sets the phase one-hot over every phase") {
 }
 
 TEST_CASE("publish sets ready, docker_up and the last success timestamp from the state") {
-  metrics::Metrics m("v", "r");
+  metrics::Metrics m("v", "r", "o");
   auto st = ready_state();
   m.publish(st, core::Policy{});
   auto s = samples(m.render());
@@ -109,7 +110,7 @@ TEST_CASE("publish sets ready, docker_up and the last success timestamp from the
 }
 
 TEST_CASE("publish advances counters by the deltas of a sequence of states") {
-  metrics::Metrics m("v", "r");
+  metrics::Metrics m("v", "r", "o");
   core::State st;
   const core::Policy policy;
   auto check = [&](double ok, double failed, double created, double create_failed, double writes,
@@ -145,7 +146,7 @@ TEST_CASE("publish advances counters by the deltas of a sequence of states") {
 }
 
 TEST_CASE("observe_probe and observe_create fill their histograms in seconds") {
-  metrics::Metrics m("v", "r");
+  metrics::Metrics m("v", "r", "o");
   m.observe_probe(3ms);
   m.observe_probe(2s);
   m.observe_create(90s);
@@ -163,7 +164,7 @@ TEST_CASE("observe_probe and observe_create fill their histograms in seconds") {
 }
 
 TEST_CASE("render() has exactly the expected k8sinpod lines, then the process metrics") {
-  metrics::Metrics m("0.1.0", "abc123");
+  metrics::Metrics m("0.1.0", "abc123", "3.0.0");
   auto st = ready_state();
   st.counters = {4, 1, 1, 0, 2, 0, 1};
   st.counters.recreations[static_cast<int>(core::RecreateReason::unhealthy)] = 2;
@@ -190,7 +191,7 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
   const std::vector<std::string> expected = {
       R"(# HELP k8sinpod_build_info Build information of k8sinpodd; the value is always 1.)",
       R"(# TYPE k8sinpod_build_info gauge)",
-      R"(k8sinpod_build_info{revision="abc123",version="0.1.0"} 1)",
+      R"(k8sinpod_build_info{openssl="3.0.0",revision="abc123",version="0.1.0"} 1)",
       R"(# HELP k8sinpod_cluster_ready Whether every readiness check passes (1) or not (0).)",
       R"(# TYPE k8sinpod_cluster_ready gauge)",
       R"(k8sinpod_cluster_ready 1)",
@@ -344,7 +345,7 @@ TEST_CASE("content type is the 0.0.4 text format") {
 }
 
 TEST_CASE("render_reusing keeps the text until a value changes or kReuseRender passes") {
-  metrics::Metrics m("0.1.0", "abc123");
+  metrics::Metrics m("0.1.0", "abc123", "3.0.0");
   const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
   const std::string first = m.render_reusing(t0);
   CHECK(m.render_reusing(t0 + 10ms) == first);

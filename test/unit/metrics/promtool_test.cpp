@@ -38,7 +38,7 @@ TEST_CASE("promtool check metrics accepts render() without warnings") {
   const auto promtool = find_in_path("promtool");
   REQUIRE_MESSAGE(!promtool.empty(), "promtool not found in PATH (apt-get install prometheus)");
 
-  metrics::Metrics m("0.1.0", "abc123");
+  metrics::Metrics m("0.1.0", "abc123", "3.0.0");
   core::State s;
   s.phase = core::Phase::ready;
   s.counters.probes_ok = 3;
