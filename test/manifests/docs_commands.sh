@@ -51,7 +51,7 @@ $ test/run.sh
   covered-by ci:
 $ cmake --preset release && cmake --build --preset release
   run cmake --preset release -B "$T/release" >/dev/null
-  check presets_differ_only_in_build_type dev release
+  check presets_differ_only_in_link dev release
 $ build/release/daemon/k8sinpodd --config config/k8sinpod.yaml
   needs kind
   check "$K8SINPODD" --check-config --config config/k8sinpod.yaml
@@ -116,8 +116,8 @@ $ cmake --preset release -DCMAKE_INSTALL_SYSCONFDIR=/etc
   check grep -q 'DESTINATION "/etc/k8sinpod" .*RENAME "config.yaml"' "$T/release-etc/cmake_install.cmake"
   check grep -q 'DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system"' "$T/release-etc/cmake_install.cmake"
 $ cmake --build --preset release
-  covered-by ci:cmake --build --preset "$PRESET"
-  check presets_differ_only_in_build_type dev release
+  covered-by ci:cmake --build --preset release
+  check presets_differ_only_in_link dev release
 $ cmake --install build/release
   covered-by manifests.install
 $ systemctl daemon-reload
@@ -186,9 +186,12 @@ EOF
 
 # --- helpers for `run` and `check` (exported to their bash) ---------------------------------------
 
-# presets_differ_only_in_build_type A B: configure presets A and B set the same generator and cache
-# variables except CMAKE_BUILD_TYPE, so what CI builds with A shows that B's sources compile.
-presets_differ_only_in_build_type() { presets_differ_only_in "$1" "$2" CMAKE_BUILD_TYPE; }
+# presets_differ_only_in_link A B: configure presets A and B set the same generator and cache
+# variables except CMAKE_BUILD_TYPE and the static link (K8SINPOD_STATIC_*), so what CI builds
+# with A shows that B's sources compile; CI builds and tests B's k8sinpodd itself (test/run.sh).
+presets_differ_only_in_link() {
+  presets_differ_only_in "$1" "$2" CMAKE_BUILD_TYPE K8SINPOD_STATIC_DEPS K8SINPOD_STATIC_OPENSSL
+}
 
 # presets_differ_only_in A B VAR...: configure presets A and B set the same cache variables apart
 # from VAR... and use the same generator (what CI builds of one stands for the other).
@@ -243,7 +246,7 @@ build_args_used() {
     grep -q "$a=" test/container/image.sh || { echo "test/container/image.sh does not pass $a"; return 1; }
   done
 }
-export -f presets_differ_only_in_build_type presets_differ_only_in deployment_has kubeconfig_path_is build_args_used
+export -f presets_differ_only_in_link presets_differ_only_in deployment_has kubeconfig_path_is build_args_used
 
 # --- the commands of the docs ----------------------------------------------------------------------
 
