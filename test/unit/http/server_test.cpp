@@ -4,6 +4,7 @@
 
 #include <crypt.h>
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -25,6 +26,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -47,6 +49,8 @@ namespace {
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto kClientTimeout = 5s;
+/// Far more than loopback's socket buffers hold: a client that does not read stalls its write.
+constexpr std::size_t kBigBody = std::size_t{32} * 1024 * 1024;
 
 struct Harness {
   explicit Harness(http::Server::Limits limits = {}, http::Server::Security security = {})
@@ -62,6 +66,10 @@ struct Harness {
     ++handled;
     if (r.target == "/throw") throw std::runtime_error("boom");
     http::Response res;
+    if (r.target == "/big") {
+      res.body.assign(kBigBody, 'b');
+      return res;
+    }
     res.body = r.method + " " + r.target + "\n";
     res.headers.emplace_back("X-Test", "yes");
     return res;
@@ -326,6 +334,75 @@ asio::awaitable<void> idle_client(Harness& h) {
   CHECK(closed_by_peer(closed));
 }
 
+/// Whether the server has closed the connection: a non-blocking peek sees EOF or a reset.
+bool peer_closed(Conn& c) {
+  std::array<char, 1> byte{};
+  const auto n =
+      ::recv(c.stream.socket().native_handle(), byte.data(), byte.size(), MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+asio::awaitable<void> pause(std::chrono::milliseconds d) {
+  const auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor, d);
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
+/// Slowloris: sends a request's header one byte every `every`, for up to `limit`, and records
+/// when the server closed the connection (or `limit` if it never did).
+asio::awaitable<void> dripping_client(Harness& h, std::chrono::milliseconds every,
+                                      std::chrono::milliseconds limit,
+                                      std::chrono::milliseconds* closed_after) {
+  const auto start = SteadyClock::now();
+  const auto endpoint = h.endpoint();
+  auto c = co_await connect(endpoint);
+  const std::string head = "GET /livez HTTP/1.1\r\nHost: x\r\nX-Drip: ";
+  const auto sent = co_await send_raw(*c, head);
+  REQUIRE_FALSE(sent);
+  *closed_after = limit;
+  while (SteadyClock::now() - start < limit) {
+    co_await pause(every);
+    if (peer_closed(*c)) {
+      *closed_after =
+          std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
+      co_return;
+    }
+    auto [ec, n] = co_await asio::async_write(c->stream, asio::buffer("d", 1), kAsTuple);
+    (void)n;
+    if (ec) {  // the reset of a closed connection can show on the write first
+      *closed_after =
+          std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
+      co_return;
+    }
+  }
+}
+
+/// Asks for a body far larger than the socket buffers (shrunk to a minimum) and never reads it;
+/// holds the connection until the server has ended the session.
+asio::awaitable<void> non_reading_client(Harness& h) {
+  const auto executor = co_await asio::this_coro::executor;
+  auto c = std::make_unique<Conn>(executor);
+  c->stream.socket().open(tcp::v4());
+  c->stream.socket().set_option(asio::socket_base::receive_buffer_size(4096));
+  c->stream.expires_after(kClientTimeout);
+  co_await c->stream.async_connect(h.endpoint(), asio::use_awaitable);
+  const auto sent = co_await send_raw(*c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  REQUIRE_FALSE(sent);
+  const auto end = SteadyClock::now() + kClientTimeout;
+  while (h.server.connections() > 0 && SteadyClock::now() < end) co_await pause(10ms);
+  CHECK(h.server.connections() == 0);
+}
+
+/// Connects to a TLS port and sends nothing: no ClientHello. Returns when the server closed.
+asio::awaitable<void> silent_tls_client(Harness& h, std::chrono::milliseconds* took) {
+  const auto start = SteadyClock::now();
+  const auto endpoint = h.endpoint();
+  auto c = co_await connect(endpoint);
+  const auto ec = co_await wait_closed(*c);
+  *took = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
+  CHECK(closed_by_peer(ec));
+}
+
 /// Pipelines `total` requests; expects the first ones served, then one 429 and the close.
 asio::awaitable<void> rate_client(Harness& h, int total) {
   const auto endpoint = h.endpoint();
@@ -403,6 +480,30 @@ TEST_CASE("server: a stalled half request is closed after read_timeout") {
   CHECK(took < 2s);
   CHECK(h.run_until([&] { return h.server.connections() == 0; }));
   CHECK(h.handled == 0);
+  CHECK(h.server.stats() == http::Server::Stats{.timeouts = 1});
+}
+
+TEST_CASE("server: a client dripping its request byte by byte is closed at read_timeout") {
+  // read_timeout bounds the whole request, not each read: a byte every 50 ms would keep a
+  // per-read timer from ever firing.
+  http::Server::Limits limits;
+  limits.read_timeout = 300ms;
+  Harness h(limits);
+  std::chrono::milliseconds closed_after{};
+  h.run(dripping_client(h, 50ms, 4000ms, &closed_after));
+  CHECK(closed_after >= 300ms);
+  CHECK(closed_after < 2000ms);  // the client would have dripped on for 4 s
+  CHECK(h.run_until([&] { return h.server.connections() == 0; }));
+  CHECK(h.handled == 0);
+  CHECK(h.server.stats() == http::Server::Stats{.timeouts = 1});
+}
+
+TEST_CASE("server: a client that does not read its answer is closed after write_timeout") {
+  http::Server::Limits limits;
+  limits.write_timeout = 200ms;
+  Harness h(limits);
+  h.run(non_reading_client(h));
+  CHECK(h.handled == 1);
   CHECK(h.server.stats() == http::Server::Stats{.timeouts = 1});
 }
 
@@ -641,6 +742,19 @@ TEST_CASE("server: TLS with client_ca_file requires a client certificate the CA 
 
   CHECK(h.handled == 1);
   CHECK(h.run_until([&] { return h.server.stats().tls_handshake_failed == 2; }));
+}
+
+TEST_CASE("server: a TLS client that never starts the handshake is closed at read_timeout") {
+  const Pki pki;
+  http::Server::Limits limits;
+  limits.read_timeout = 200ms;
+  Harness h(limits, tls_security(pki, false));
+  std::chrono::milliseconds took{};
+  h.run(silent_tls_client(h, &took));
+  CHECK(took >= 200ms);
+  CHECK(took < 2s);
+  CHECK(h.run_until([&] { return h.server.connections() == 0; }));
+  CHECK(h.server.stats() == http::Server::Stats{.tls_handshake_failed = 1});
 }
 
 TEST_CASE("server: listen fails naming an unreadable TLS file or a mismatched key") {
