@@ -149,13 +149,11 @@ $ test/sandbox/sandbox.sh down
   covered-by system.sandbox.down
 $ export K8SINPOD_SANDBOX_DIR=/tmp/k8sp-bench K8SINPOD_SANDBOX_NETNS=k8sp-bench
   run export K8SINPOD_SANDBOX_DIR=/tmp/k8sp-bench K8SINPOD_SANDBOX_NETNS=k8sp-bench
-$ ninja -C build-lead k8sinpodd fake_apiserver
-  covered-by ci:cmake --build --preset
 $ test/sandbox/sandbox.sh up
   covered-by system.sandbox.up
-$ test/sandbox/sandbox.sh exec bench/repair_latency.sh "$PWD/build-lead" /tmp/k8sp-bench-out
+$ test/sandbox/sandbox.sh exec bench/repair_latency.sh "$PWD/build/release" /tmp/k8sp-bench-out
   covered-by system.bench_smoke
-$ BENCH_CHANGES=5 test/sandbox/sandbox.sh exec bench/repair_latency.sh "$PWD/build-lead"
+$ BENCH_CHANGES=5 test/sandbox/sandbox.sh exec bench/repair_latency.sh "$PWD/build/release"
   covered-by system.bench_smoke
 $ test/sandbox/sandbox.sh exec bench/watch_cost.sh "$PWD/build/release" /tmp/k8sp-bench-watch
   covered-by system.bench_watch_smoke
