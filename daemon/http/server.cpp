@@ -30,6 +30,7 @@
 #include <utility>
 
 #include "http/auth.hpp"
+#include "http/exchange.hpp"
 
 namespace k8sinpod::http {
 namespace {
@@ -51,27 +52,6 @@ std::string endpoint_text(const tcp::endpoint& ep) {
   const auto address = ep.address().to_string();
   const auto port = std::to_string(ep.port());
   return ep.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
-}
-
-const char* reason_body(unsigned status) {
-  switch (status) {
-    case 400:
-      return "400 bad request\n";
-    case 401:
-      return "401 unauthorized\n";
-    case 413:
-      return "413 request entity too large\n";
-    case 429:
-      return "429 too many requests\n";
-    case 431:
-      return "431 request header fields too large\n";
-    case 500:
-      return "500 internal server error\n";
-    case 503:
-      return "503 service unavailable: too many connections\n";
-    default:
-      return "\n";
-  }
 }
 
 }  // namespace
@@ -222,25 +202,6 @@ class RateWindow {
   std::chrono::steady_clock::time_point start_;
 };
 
-bool is_parse_error(const error_code& ec) {
-  return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
-         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
-}
-
-Response call_handler(const Impl& impl, const Request& request) {
-  try {
-    return impl.handler(request);
-  } catch (const std::exception& e) {
-    impl.log("http: " + request.method + " " + request.target + ": handler threw: " + e.what());
-  } catch (...) {
-    impl.log("http: " + request.method + " " + request.target + ": handler threw");
-  }
-  Response r;
-  r.status = 500;
-  r.body = reason_body(500);
-  return r;
-}
-
 /// Reads and answers requests on `stream` until the connection ends.
 template <class Stream>
 asio::awaitable<void> serve(Impl& impl, Stream& stream) {
@@ -250,23 +211,18 @@ asio::awaitable<void> serve(Impl& impl, Stream& stream) {
   auto& stats = impl.stats;
 
   while (!impl.stopped) {
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(
-        std::min<std::size_t>(limits.header_limit, std::numeric_limits<std::uint32_t>::max())));
-    parser.body_limit(static_cast<std::uint64_t>(limits.body_limit));
+    RequestParser parser;
+    apply_limits(parser, limits.header_limit, limits.body_limit);
     tcp_of(stream).expires_after(limits.read_timeout);
     auto [read_ec, read_n] = co_await bhttp::async_read(stream, buffer, parser, kAsTuple);
     if (read_ec) {
       // Timeouts, resets, aborts (stop()) and a client closing between requests end quietly.
-      if (read_ec == bhttp::error::header_limit) {
-        ++stats.header_too_large;
-        co_await fail_and_close(impl, stream, 431);
-      } else if (read_ec == bhttp::error::body_limit) {
-        ++stats.body_too_large;
-        co_await fail_and_close(impl, stream, 413);
-      } else if (is_parse_error(read_ec)) {
-        ++stats.bad_request;
-        co_await fail_and_close(impl, stream, 400);
+      const unsigned status = read_error_status(read_ec);
+      if (status == 431) ++stats.header_too_large;
+      if (status == 413) ++stats.body_too_large;
+      if (status == 400) ++stats.bad_request;
+      if (status != 0) {
+        co_await fail_and_close(impl, stream, status);
       } else if (read_ec == beast::error::timeout && (parser.got_some() || buffer.size() > 0)) {
         ++stats.timeouts;
       }
@@ -281,14 +237,11 @@ asio::awaitable<void> serve(Impl& impl, Stream& stream) {
     const auto& req = parser.get();
     const Request request{std::string(req.method_string()), std::string(req.target())};
     Response answer;
-    if (impl.auth.enabled() && !is_open_path(request.target) &&
-        !impl.auth.check(req[bhttp::field::authorization])) {
-      ++stats.unauthorized;
-      answer.status = 401;
-      answer.body = reason_body(401);
-      answer.headers.emplace_back("WWW-Authenticate", std::string(kBasicChallenge));
+    if (authorized(request, req[bhttp::field::authorization], impl.auth)) {
+      answer = call_handler(request, impl.handler, impl.log_fn);
     } else {
-      answer = call_handler(impl, request);
+      ++stats.unauthorized;
+      answer = unauthorized();
     }
     const bool keep_alive = req.keep_alive() && !impl.stopped;
 

@@ -12,7 +12,7 @@
 #   BUILD_DIR/test/fuzz/fuzz_<target> <artifact>
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-all_targets=(config kubeconfig docker_json docker_events http_router kind_output)
+all_targets=(config kubeconfig docker_json docker_events http_router http_request kind_output)
 
 if [[ $# -lt 2 ]]; then
   echo "usage: $0 BUILD_DIR SECONDS [TARGET...]   targets: ${all_targets[*]}" >&2
