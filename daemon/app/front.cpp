@@ -19,10 +19,15 @@ namespace asio = boost::asio;
 namespace {
 
 http::Server::Stats add(const http::Server::Stats& a, const http::Server::Stats& b) {
-  return {a.bad_request + b.bad_request,       a.header_too_large + b.header_too_large,
-          a.body_too_large + b.body_too_large, a.too_many_connections + b.too_many_connections,
-          a.rate_limited + b.rate_limited,     a.timeouts + b.timeouts,
-          a.unauthorized + b.unauthorized,     a.tls_handshake_failed + b.tls_handshake_failed};
+  return {a.bad_request + b.bad_request,
+          a.header_too_large + b.header_too_large,
+          a.body_too_large + b.body_too_large,
+          a.too_many_connections + b.too_many_connections,
+          a.rate_limited + b.rate_limited,
+          a.timeouts + b.timeouts,
+          a.unauthorized + b.unauthorized,
+          a.auth_throttled + b.auth_throttled,
+          a.tls_handshake_failed + b.tls_handshake_failed};
 }
 
 std::int64_t ticks(std::chrono::steady_clock::time_point t) { return t.time_since_epoch().count(); }
@@ -142,6 +147,7 @@ http::Response HttpFront::handle(const http::Request& request) {
         metrics_.set_http_rejected("rate_limited", st.rate_limited);
         metrics_.set_http_rejected("timeout", st.timeouts);
         metrics_.set_http_rejected("unauthorized", st.unauthorized);
+        metrics_.set_http_rejected("auth_throttled", st.auth_throttled);
         metrics_.set_http_rejected("tls_handshake_failed", st.tls_handshake_failed);
         return metrics_.render_reusing(now);
       },

@@ -112,17 +112,31 @@ std::optional<Credentials> parse_basic_authorization(std::string_view header) {
   return Credentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
 }
 
-BasicAuth::BasicAuth(std::map<std::string, std::string> users) : users_(std::move(users)) {}
+BasicAuth::BasicAuth(std::map<std::string, std::string> users, Clock clock)
+    : users_(std::move(users)), clock_(std::move(clock)) {}
 
-bool BasicAuth::check(std::string_view authorization) {
-  if (users_.empty()) return true;
+std::optional<std::string> BasicAuth::budgeted_bcrypt(const std::string& password,
+                                                      const std::string& setting) {
+  const auto start = clock_();
+  if (start - window_start_ >= std::chrono::seconds{1}) {
+    window_start_ = start;
+    window_spent_ = {};
+  }
+  if (window_spent_ >= kBcryptBudget) return std::nullopt;
+  std::string computed = bcrypt(password, setting);
+  window_spent_ += clock_() - start;
+  return computed;
+}
+
+AuthResult BasicAuth::check(std::string_view authorization) {
+  if (users_.empty()) return AuthResult::allowed;
   const auto credentials = parse_basic_authorization(authorization);
-  if (!credentials) return false;
+  if (!credentials) return AuthResult::denied;
   const auto user = users_.find(credentials->user);
   if (user == users_.end()) {
     // Same cost as a known user: run bcrypt against some configured hash, then refuse.
-    (void)bcrypt(credentials->password, users_.begin()->second);
-    return false;
+    const auto ran = budgeted_bcrypt(credentials->password, users_.begin()->second);
+    return ran ? AuthResult::denied : AuthResult::throttled;
   }
   const std::string& hash = user->second;
   std::string key = credentials->user;
@@ -131,15 +145,17 @@ bool BasicAuth::check(std::string_view authorization) {
   key.push_back('\0');
   key += hash;
   const std::string digest = sha256(key);
-  if (!digest.empty() && verified_.contains(digest)) return true;
-  const std::string computed = bcrypt(credentials->password, hash);
-  const bool ok = computed.size() == hash.size() &&
-                  CRYPTO_memcmp(computed.data(), hash.data(), hash.size()) == 0;
-  if (ok && !digest.empty()) {
+  if (!digest.empty() && verified_.contains(digest)) return AuthResult::allowed;
+  const auto computed = budgeted_bcrypt(credentials->password, hash);
+  if (!computed) return AuthResult::throttled;
+  const bool ok = computed->size() == hash.size() &&
+                  CRYPTO_memcmp(computed->data(), hash.data(), hash.size()) == 0;
+  if (!ok) return AuthResult::denied;
+  if (!digest.empty()) {
     if (verified_.size() >= kCacheMax) verified_.clear();
     verified_.insert(digest);
   }
-  return ok;
+  return AuthResult::allowed;
 }
 
 }  // namespace k8sinpod::http

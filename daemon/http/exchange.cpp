@@ -28,8 +28,9 @@ unsigned read_error_status(const boost::system::error_code& ec) {
   return 0;
 }
 
-bool authorized(const Request& request, std::string_view authorization, BasicAuth& auth) {
-  return !auth.enabled() || is_open_path(request.target) || auth.check(authorization);
+AuthResult authorized(const Request& request, std::string_view authorization, BasicAuth& auth) {
+  if (!auth.enabled() || is_open_path(request.target)) return AuthResult::allowed;
+  return auth.check(authorization);
 }
 
 Response unauthorized() {

@@ -28,10 +28,10 @@ void apply_limits(RequestParser& parser, std::size_t header_limit, std::size_t b
 /// message, a timeout, a reset, an abort).
 unsigned read_error_status(const boost::system::error_code& ec);
 
-/// Whether a parsed request may be served: `auth` is disabled, the target is open
+/// Whether a parsed request may be served: `allowed` when `auth` is disabled, the target is open
 /// (`is_open_path`: /livez, /readyz), or `authorization` (the header value, empty when absent)
-/// passes `auth.check`.
-bool authorized(const Request& request, std::string_view authorization, BasicAuth& auth);
+/// passes `auth.check`; otherwise what `auth.check` said (`denied`, `throttled`).
+AuthResult authorized(const Request& request, std::string_view authorization, BasicAuth& auth);
 
 /// The answer to a request that is not `authorized`: 401 with the Basic challenge.
 Response unauthorized();

@@ -98,8 +98,9 @@ struct ServerState {
   tcp::acceptor acceptor;
   std::uint16_t port = 0;
   bool stopped = false;
-  bool saturated = false;  // logged once per episode of rejections
-  std::size_t active = 0;  // sessions counted against max_connections
+  bool saturated = false;        // logged once per episode of rejections
+  bool auth_throttling = false;  // likewise, for the bcrypt budget
+  std::size_t active = 0;        // sessions counted against max_connections
   std::uint64_t next_id = 0;
   Server::Stats stats;
   std::unordered_map<std::uint64_t, beast::tcp_stream*> streams;  // open ones, for stop()
@@ -237,11 +238,26 @@ asio::awaitable<void> serve(Impl& impl, Stream& stream) {
     const auto& req = parser.get();
     const Request request{std::string(req.method_string()), std::string(req.target())};
     Response answer;
-    if (authorized(request, req[bhttp::field::authorization], impl.auth)) {
-      answer = call_handler(request, impl.handler, impl.log_fn);
-    } else {
-      ++stats.unauthorized;
-      answer = unauthorized();
+    switch (authorized(request, req[bhttp::field::authorization], impl.auth)) {
+      case AuthResult::allowed:
+        impl.auth_throttling = false;
+        answer = call_handler(request, impl.handler, impl.log_fn);
+        break;
+      case AuthResult::denied:
+        ++stats.unauthorized;
+        answer = unauthorized();
+        break;
+      case AuthResult::throttled:
+        ++stats.auth_throttled;
+        if (!impl.auth_throttling) {
+          impl.auth_throttling = true;
+          impl.log("http: basic auth: bcrypt checks took their budget of " +
+                   std::to_string(BasicAuth::kBcryptBudget.count()) +
+                   " ms this second: refusing credentials that are not cached (401) until it "
+                   "ends; logged once until a request is allowed again");
+        }
+        answer = unauthorized();
+        break;
     }
     const bool keep_alive = req.keep_alive() && !impl.stopped;
 

@@ -23,7 +23,9 @@
 ///   connection is closed without an answer (no handshake is spent on it).
 /// - Basic auth (optional, `Security::basic_auth_users`): every target except /livez and
 ///   /readyz and their sub-paths (see auth.hpp) needs valid `Authorization: Basic`, else 401
-///   with `WWW-Authenticate: Basic realm="k8sinpodd"` (the connection stays open).
+///   with `WWW-Authenticate: Basic realm="k8sinpodd"` (the connection stays open). Once the
+///   bcrypt runs of a second took `BasicAuth::kBcryptBudget`, credentials not in the cache are
+///   answered 401 unchecked until the second ends (counted apart, logged once per episode).
 /// - Never throws after construction: failures are values (`listen`) or lines given to `LogFn`
 ///   (accept errors, saturation, a handler that threw — answered 500). Nothing is printed.
 ///
@@ -74,6 +76,7 @@ class Server {
     std::uint64_t rate_limited = 0;          // 429
     std::uint64_t timeouts = 0;              // partial request or response write timed out
     std::uint64_t unauthorized = 0;          // 401: basic auth missing or wrong
+    std::uint64_t auth_throttled = 0;        // 401: bcrypt budget spent (auth.hpp), not checked
     std::uint64_t tls_handshake_failed = 0;  // includes handshake timeouts, missing client cert
     friend bool operator==(const Stats&, const Stats&) = default;
   };

@@ -87,9 +87,9 @@ class Metrics {
   void set_http_rejected(const std::string& reason, std::uint64_t total);
 
   /// The `reason` labels of k8sinpod_http_rejected_total, named like http::Server::Stats.
-  static constexpr std::array<std::string_view, 8> kHttpRejectReasons = {
-      "bad_request",  "header_too_large", "body_too_large", "too_many_connections",
-      "rate_limited", "timeout",          "unauthorized",   "tls_handshake_failed"};
+  static constexpr std::array<std::string_view, 9> kHttpRejectReasons = {
+      "bad_request", "header_too_large", "body_too_large", "too_many_connections", "rate_limited",
+      "timeout",     "unauthorized",     "auth_throttled", "tls_handshake_failed"};
 
   /// The registry's families followed by `process_*`, in the text exposition format.
   std::string render() const;

@@ -175,7 +175,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                "ci",    "/var/lib/k8sinpod/kubeconfig",
                                "0.1.0", [] { return std::string("k8sinpod_up 1\n"); }};
   const http::Request request{whole.method, whole.target};
-  const bool allowed = http::authorized(request, whole.authorization, auth());
+  const bool allowed =
+      http::authorized(request, whole.authorization, auth()) == http::AuthResult::allowed;
   if (http::is_open_path(request.target)) require(allowed, "auth: /livez and /readyz are open");
   const http::Response r =
       allowed ? http::call_handler(

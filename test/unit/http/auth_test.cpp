@@ -4,6 +4,7 @@
 #include <crypt.h>
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <string>
@@ -60,26 +61,62 @@ TEST_CASE("auth: BasicAuth checks bcrypt hashes made by crypt()") {
   const std::string hash = bcrypt_hash("s3cret");
   http::BasicAuth none({});
   CHECK_FALSE(none.enabled());
-  CHECK(none.check(""));
+  CHECK(none.check("") == http::AuthResult::allowed);
 
   http::BasicAuth auth({{"prom", hash}});
   CHECK(auth.enabled());
   // "prom:s3cret", "prom:wrong", "other:s3cret"
-  CHECK(auth.check("Basic cHJvbTpzM2NyZXQ="));
-  CHECK(auth.check("Basic cHJvbTpzM2NyZXQ="));  // again, from the cache
-  CHECK_FALSE(auth.check("Basic cHJvbTp3cm9uZw=="));
-  CHECK_FALSE(auth.check("Basic b3RoZXI6czNjcmV0"));
-  CHECK_FALSE(auth.check(""));
-  CHECK_FALSE(auth.check("Basic garbage"));
+  CHECK(auth.check("Basic cHJvbTpzM2NyZXQ=") == http::AuthResult::allowed);
+  CHECK(auth.check("Basic cHJvbTpzM2NyZXQ=") ==
+        http::AuthResult::allowed);  // again, from the cache
+  CHECK(auth.check("Basic cHJvbTp3cm9uZw==") == http::AuthResult::denied);
+  CHECK(auth.check("Basic b3RoZXI6czNjcmV0") == http::AuthResult::denied);
+  CHECK(auth.check("") == http::AuthResult::denied);
+  CHECK(auth.check("Basic garbage") == http::AuthResult::denied);
 
   // $2y$ (htpasswd's prefix) verifies on Debian 12's libxcrypt as well.
   std::string y = hash;
   y[2] = 'y';
   http::BasicAuth auth_y({{"prom", y}});
-  CHECK(auth_y.check("Basic cHJvbTpzM2NyZXQ="));
-  CHECK_FALSE(auth_y.check("Basic cHJvbTp3cm9uZw=="));
+  CHECK(auth_y.check("Basic cHJvbTpzM2NyZXQ=") == http::AuthResult::allowed);
+  CHECK(auth_y.check("Basic cHJvbTp3cm9uZw==") == http::AuthResult::denied);
 
   // A cached success does not survive a different hash for the same user.
   http::BasicAuth other({{"prom", bcrypt_hash("different")}});
-  CHECK_FALSE(other.check("Basic cHJvbTpzM2NyZXQ="));
+  CHECK(other.check("Basic cHJvbTpzM2NyZXQ=") == http::AuthResult::denied);
+}
+
+TEST_CASE("auth: bcrypt runs beyond the budget of a second are throttled, the cache is not") {
+  using namespace std::chrono_literals;
+  using http::AuthResult;
+  // A fake clock that moves 50 ms at every reading: BasicAuth reads it before and after a
+  // bcrypt run, so every run costs 50 ms of the budget (250 ms: five runs).
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  int readings = 0;
+  http::BasicAuth auth({{"prom", bcrypt_hash("s3cret")}}, [&] {
+    ++readings;
+    now += 50ms;
+    return now;
+  });
+  const std::string good = "Basic cHJvbTpzM2NyZXQ=";      // prom:s3cret
+  const std::string wrong = "Basic cHJvbTp3cm9uZw==";     // prom:wrong
+  const std::string stranger = "Basic b3RoZXI6czNjcmV0";  // other:s3cret
+
+  CHECK(auth.check(good) == AuthResult::allowed);                              // run 1, now cached
+  for (int i = 0; i < 3; ++i) CHECK(auth.check(wrong) == AuthResult::denied);  // runs 2-4
+  CHECK(auth.check(stranger) == AuthResult::denied);                           // run 5
+  CHECK(readings == 10);
+  // The budget is spent: no run, whoever asks, but the cached pair and the cheap refusals.
+  CHECK(auth.check(wrong) == AuthResult::throttled);
+  CHECK(auth.check(stranger) == AuthResult::throttled);
+  CHECK(readings == 12);  // one reading each, no run
+  CHECK(auth.check(good) == AuthResult::allowed);
+  CHECK(auth.check("") == AuthResult::denied);
+  CHECK(auth.check("Basic garbage") == AuthResult::denied);
+  CHECK(readings == 12);  // neither the cache nor a malformed header reads the clock
+
+  // A second after the window's first run, the budget is back.
+  now += 1s;
+  CHECK(auth.check(wrong) == AuthResult::denied);
+  CHECK(readings == 14);
 }

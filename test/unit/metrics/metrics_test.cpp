@@ -316,6 +316,7 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
       R"(k8sinpod_http_rejected_total{reason="rate_limited"} 5)",
       R"(k8sinpod_http_rejected_total{reason="timeout"} 0)",
       R"(k8sinpod_http_rejected_total{reason="unauthorized"} 0)",
+      R"(k8sinpod_http_rejected_total{reason="auth_throttled"} 0)",
       R"(k8sinpod_http_rejected_total{reason="tls_handshake_failed"} 0)",
   };
   const auto text = m.render();
