@@ -164,7 +164,15 @@ recvq_max() {
 
 lines() { local n; n=$(wc -l <"$1"); echo "$n"; }
 
-stat_value() { awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' "$1"; }
+# stat_value FILE KEY: KEY's value in a generator's or the proxy's stats file, 0 if absent. The
+# generator writes the file after its first second: a short warm-up on a loaded machine can ask
+# before that, so wait up to 10 s for it to appear.
+stat_value() {
+  local i
+  for ((i = 0; i < 100; i++)); do [[ -s "$1" ]] && break; sleep 0.1; done
+  [[ -s "$1" ]] || fail "no stats file $1 after 10 s (see $OUT/generator.log)"
+  awk -v k="$2" '$1 == k { print $2; found = 1 } END { if (!found) print 0 }' "$1"
+}
 
 # start_counters SOCKET: the two independent subscribers, appending to $T/count-all (no filter)
 # and $T/count-ours (the daemon's filters).
@@ -272,6 +280,10 @@ run_row() {
       ((ours_b > ours_a)) || fail "$row: no event passed the daemon's filters"
     fi
   fi
+  # Falling behind, asserted: the daemon must keep its event stream, and the proxy (which drops
+  # events for a subscriber whose socket stays full) must drop none of the daemon's.
+  ((downs_b == downs_a)) || fail "$row: the daemon lost its event stream $((downs_b - downs_a)) time(s)"
+  ((drop_b == drop_a)) || fail "$row: the daemon fell behind: the proxy dropped $((drop_b - drop_a)) of its events"
   log "$row: $REACHED events/s produced, $(((ours_b - ours_a) * 1000000 / span))/s passed the" \
     "daemon's filter; daemon CPU $(((ns_b - ns_a) / span)) ms/s"
 }
