@@ -28,6 +28,7 @@
 #include <string_view>
 
 #include "core/state.hpp"
+#include "fakes/core_states.hpp"
 #include "fuzz.hpp"
 #include "http/auth.hpp"
 #include "http/exchange.hpp"
@@ -133,16 +134,6 @@ http::BasicAuth& auth() {
   return instance;
 }
 
-core::State ready_state() {
-  core::State s;
-  s.phase = core::Phase::ready;
-  s.control_plane_running = true;
-  s.control_plane_ip = "172.18.0.2";
-  s.kubeconfig_ip = "172.18.0.2";
-  s.kubeconfig_ok = true;
-  return s;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -169,7 +160,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(again == credentials, "auth: credentials round-trip through their encoding");
   }
 
-  const core::State state = ready_state();
+  const core::State state = fakes::ready_state(core::TimePoint{} + std::chrono::hours{1});
   const core::Policy policy;
   const http::RouteContext ctx{state,   policy,
                                "ci",    "/var/lib/k8sinpod/kubeconfig",

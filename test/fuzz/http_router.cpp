@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/state.hpp"
+#include "fakes/core_states.hpp"
 #include "fuzz.hpp"
 #include "http/router.hpp"
 
@@ -26,15 +27,8 @@ namespace {
 constexpr core::TimePoint kProbeAt = core::TimePoint{} + 1700000000s + 250ms;
 
 core::State ready_state() {
-  core::State s;
-  s.phase = core::Phase::ready;
-  s.control_plane_running = true;
-  s.control_plane_ip = "172.18.0.2";
-  s.kubeconfig_ip = "172.18.0.2";
-  s.kubeconfig_ok = true;
+  core::State s = fakes::ready_state(kProbeAt);
   s.last_probe = core::ProbeRecord{true, kProbeAt, 42ms, ""};
-  s.last_probe_success = kProbeAt;
-  s.last_probe_success_ip = "172.18.0.2";
   return s;
 }
 
