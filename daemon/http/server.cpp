@@ -47,6 +47,7 @@ constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kLingerMaxBytes = std::size_t{64} * 1024;
 constexpr std::chrono::milliseconds kLingerMax{1000};
 constexpr std::chrono::milliseconds kAcceptErrorPause{100};
+constexpr std::chrono::seconds kThrottleQuiet{10};
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   const auto address = ep.address().to_string();
@@ -98,9 +99,10 @@ struct ServerState {
   tcp::acceptor acceptor;
   std::uint16_t port = 0;
   bool stopped = false;
-  bool saturated = false;        // logged once per episode of rejections
-  bool auth_throttling = false;  // likewise, for the bcrypt budget
-  std::size_t active = 0;        // sessions counted against max_connections
+  bool saturated = false;  // logged once per episode of rejections
+  /// The last 401 for a spent bcrypt budget: an episode's warning is logged once.
+  std::optional<std::chrono::steady_clock::time_point> last_throttle;
+  std::size_t active = 0;  // sessions counted against max_connections
   std::uint64_t next_id = 0;
   Server::Stats stats;
   std::unordered_map<std::uint64_t, beast::tcp_stream*> streams;  // open ones, for stop()
@@ -240,24 +242,28 @@ asio::awaitable<void> serve(Impl& impl, Stream& stream) {
     Response answer;
     switch (authorized(request, req[bhttp::field::authorization], impl.auth)) {
       case AuthResult::allowed:
-        impl.auth_throttling = false;
         answer = call_handler(request, impl.handler, impl.log_fn);
         break;
       case AuthResult::denied:
         ++stats.unauthorized;
         answer = unauthorized();
         break;
-      case AuthResult::throttled:
+      case AuthResult::throttled: {
         ++stats.auth_throttled;
-        if (!impl.auth_throttling) {
-          impl.auth_throttling = true;
+        // One line per episode: a throttle after kThrottleQuiet without one. Not "until a request
+        // is allowed": the kubelet's probes are allowed every few seconds during any flood.
+        const auto now = std::chrono::steady_clock::now();
+        if (!impl.last_throttle || now - *impl.last_throttle >= kThrottleQuiet) {
           impl.log("http: basic auth: bcrypt checks took their budget of " +
                    std::to_string(BasicAuth::kBcryptBudget.count()) +
-                   " ms this second: refusing credentials that are not cached (401) until it "
-                   "ends; logged once until a request is allowed again");
+                   " ms in a second: refusing credentials that are not cached (401) without a "
+                   "check until the second ends; logged again after " +
+                   std::to_string(kThrottleQuiet.count()) + " s without such a refusal");
         }
+        impl.last_throttle = now;
         answer = unauthorized();
         break;
+      }
     }
     const bool keep_alive = req.keep_alive() && !impl.stopped;
 

@@ -25,7 +25,8 @@
 ///   /readyz and their sub-paths (see auth.hpp) needs valid `Authorization: Basic`, else 401
 ///   with `WWW-Authenticate: Basic realm="k8sinpodd"` (the connection stays open). Once the
 ///   bcrypt runs of a second took `BasicAuth::kBcryptBudget`, credentials not in the cache are
-///   answered 401 unchecked until the second ends (counted apart, logged once per episode).
+///   answered 401 unchecked until the second ends (counted apart; one warning per episode: a
+///   throttle after 10 s without one).
 /// - Never throws after construction: failures are values (`listen`) or lines given to `LogFn`
 ///   (accept errors, saturation, a handler that threw — answered 500). Nothing is printed.
 ///

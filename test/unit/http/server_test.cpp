@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -359,22 +360,17 @@ asio::awaitable<void> dripping_client(Harness& h, std::chrono::milliseconds ever
   const std::string head = "GET /livez HTTP/1.1\r\nHost: x\r\nX-Drip: ";
   const auto sent = co_await send_raw(*c, head);
   REQUIRE_FALSE(sent);
-  *closed_after = limit;
-  while (SteadyClock::now() - start < limit) {
+  const auto elapsed = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
+  };
+  while (elapsed() < limit) {
     co_await pause(every);
-    if (peer_closed(*c)) {
-      *closed_after =
-          std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
-      co_return;
-    }
+    if (peer_closed(*c)) break;
     auto [ec, n] = co_await asio::async_write(c->stream, asio::buffer("d", 1), kAsTuple);
     (void)n;
-    if (ec) {  // the reset of a closed connection can show on the write first
-      *closed_after =
-          std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
-      co_return;
-    }
+    if (ec) break;  // the reset of a closed connection can show on the write first
   }
+  *closed_after = std::min(elapsed(), limit);
 }
 
 /// Asks for a body far larger than the socket buffers (shrunk to a minimum) and never reads it;
@@ -688,9 +684,9 @@ asio::awaitable<void> auth_client(Harness& h, std::string target, std::string au
   *out = co_await read_reply(*c);
 }
 
-std::string bcrypt_hash(const std::string& password) {
+std::string bcrypt_hash(const std::string& password, unsigned long cost = 5) {
   char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-  REQUIRE(crypt_gensalt_rn("$2b$", 5, nullptr, 0, salt, sizeof salt) != nullptr);
+  REQUIRE(crypt_gensalt_rn("$2b$", cost, nullptr, 0, salt, sizeof salt) != nullptr);
   crypt_data data{};
   const char* hash = crypt_r(password.c_str(), salt, &data);
   REQUIRE(hash != nullptr);
@@ -823,4 +819,34 @@ TEST_CASE("server: basic auth guards every route but /livez and /readyz") {
   }
   CHECK(h.handled == 7);
   CHECK(h.server.stats() == http::Server::Stats{.unauthorized = 3});
+}
+
+TEST_CASE("server: past the bcrypt budget a wrong password is 401 unchecked, warned once") {
+  http::Server::Security security;
+  // Cost 10: tens of ms a run, so a few runs spend the 250 ms budget of a second.
+  security.basic_auth_users = {{"prom", bcrypt_hash("s3cret", 10)}};
+  Harness h({}, security);
+  const std::string wrong = "Basic cHJvbTp3cm9uZw==";  // prom:wrong
+  Reply r;
+  const auto flood_until_throttled = [&](std::uint64_t throttled) {
+    for (int i = 0; i < 40 && h.server.stats().auth_throttled < throttled; ++i) {
+      h.run(auth_client(h, "/metrics", wrong, &r));
+      REQUIRE_FALSE(r.ec);
+      CHECK(r.res.result_int() == 401);
+      CHECK(r.res[bhttp::field::www_authenticate] == "Basic realm=\"k8sinpodd\"");
+    }
+    REQUIRE(h.server.stats().auth_throttled == throttled);
+  };
+  flood_until_throttled(1);
+  // A probe in between is served, and does not end the episode: no second warning.
+  h.run(auth_client(h, "/livez", "", &r));
+  CHECK(r.res.result_int() == 200);
+  flood_until_throttled(2);
+  CHECK(h.handled == 1);
+  CHECK(h.server.stats().unauthorized >= 2);  // the runs that spent the budget
+  int warnings = 0;
+  for (const auto& line : h.logs) {
+    if (line.find("bcrypt checks took their budget") != std::string::npos) ++warnings;
+  }
+  CHECK(warnings == 1);
 }
