@@ -27,7 +27,8 @@ http::Server::Stats add(const http::Server::Stats& a, const http::Server::Stats&
           a.timeouts + b.timeouts,
           a.unauthorized + b.unauthorized,
           a.auth_throttled + b.auth_throttled,
-          a.tls_handshake_failed + b.tls_handshake_failed};
+          a.tls_handshake_failed + b.tls_handshake_failed,
+          a.cpu_waits + b.cpu_waits};
 }
 
 std::int64_t ticks(std::chrono::steady_clock::time_point t) { return t.time_since_epoch().count(); }
@@ -82,7 +83,8 @@ Result<void> HttpFront::listen(const config::ServerConfig& server) {
         io_.get_executor(), [this](const http::Request& req) { return handle(req); },
         http::Server::Limits{.max_connections = static_cast<std::size_t>(server.max_connections),
                              .max_requests_per_connection_per_second = static_cast<std::size_t>(
-                                 server.max_requests_per_connection_per_second)},
+                                 server.max_requests_per_connection_per_second),
+                             .max_cpu_percent = static_cast<unsigned>(server.max_cpu_percent)},
         log_,
         http::Server::Security{.cert_file = server.tls.cert_file,
                                .key_file = server.tls.key_file,
@@ -149,6 +151,7 @@ http::Response HttpFront::handle(const http::Request& request) {
         metrics_.set_http_rejected("unauthorized", st.unauthorized);
         metrics_.set_http_rejected("auth_throttled", st.auth_throttled);
         metrics_.set_http_rejected("tls_handshake_failed", st.tls_handshake_failed);
+        metrics_.set_http_cpu_waits(st.cpu_waits);
         return metrics_.render_reusing(now);
       },
       since_beat < kLoopStall};

@@ -39,9 +39,14 @@ constexpr std::array<std::string_view, 8> kRemediationKeys = {
     "backoff_max",  "backoff_reset",  "max_recreates", "window"};
 constexpr std::array<std::string_view, 2> kDockerKeys = {"host", "network"};
 constexpr std::array<std::string_view, 1> kToolsKeys = {"kind"};
-constexpr std::array<std::string_view, 5> kServerKeys = {"listen", "tls", "basic_auth_users",
+constexpr std::array<std::string_view, 6> kServerKeys = {"listen",
+                                                         "tls",
+                                                         "basic_auth_users",
                                                          "max_connections",
-                                                         "max_requests_per_connection_per_second"};
+                                                         "max_requests_per_connection_per_second",
+                                                         "max_cpu_percent"};
+/// server.max_cpu_percent: the smallest budget other than 0.
+constexpr int kMinCpuPercent = 5;
 constexpr std::array<std::string_view, 3> kTlsKeys = {"cert_file", "key_file", "client_ca_file"};
 /// A bcrypt hash: $2a$, $2b$ or $2y$, a two-digit cost, '$', 53 characters of its base64.
 constexpr std::size_t kBcryptLength = 60;
@@ -675,6 +680,17 @@ class Parser {
     int_field(f, "max_requests_per_connection_per_second",
               "server.max_requests_per_connection_per_second", 0, std::numeric_limits<int>::max(),
               s.max_requests_per_connection_per_second);
+    // 0 (unlimited) or 5..100: below 5 % a new connection could wait in the listen backlog
+    // about as long as a kubelet probe's default timeout (1 s; http/budget.hpp).
+    int cpu = s.max_cpu_percent;
+    int_field(f, "max_cpu_percent", "server.max_cpu_percent", 0, 100, cpu);
+    if (cpu > 0 && cpu < kMinCpuPercent) {
+      error(mark_of(f, "max_cpu_percent"),
+            "server.max_cpu_percent: must be 0 (unlimited) or at least " +
+                std::to_string(kMinCpuPercent) + ", got " + std::to_string(cpu));
+    } else {
+      s.max_cpu_percent = cpu;
+    }
   }
 
   /// An absolute file path; returns whether the key was present and valid.

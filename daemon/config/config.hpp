@@ -103,6 +103,8 @@ struct ServerConfig {
   /// Requests one connection may send within one second before it is answered 429 and closed;
   /// 0: unlimited.
   int max_requests_per_connection_per_second = 100;
+  /// The HTTP thread's CPU budget in % of one CPU (http/budget.hpp); 0: unlimited.
+  int max_cpu_percent = 10;
   friend bool operator==(const ServerConfig&, const ServerConfig&) = default;
 };
 

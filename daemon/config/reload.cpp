@@ -15,7 +15,7 @@ struct Rule {
 
 // One row per key of known_keys(), in its order. The reasons for each category are in
 // docs/configuration.md ("Reload").
-constexpr std::array<Rule, 33> kRules = {{
+constexpr std::array<Rule, 34> kRules = {{
     {"cluster.name", Applies::restart,
      [](const Config& a, const Config& b) { return a.cluster.name != b.cluster.name; }},
     {"cluster.kind_config", Applies::restart,
@@ -112,6 +112,10 @@ constexpr std::array<Rule, 33> kRules = {{
      [](const Config& a, const Config& b) {
        return a.server.max_requests_per_connection_per_second !=
               b.server.max_requests_per_connection_per_second;
+     }},
+    {"server.max_cpu_percent", Applies::rebind,
+     [](const Config& a, const Config& b) {
+       return a.server.max_cpu_percent != b.server.max_cpu_percent;
      }},
     {"log.level", Applies::live,
      [](const Config& a, const Config& b) { return a.log.level != b.log.level; }},

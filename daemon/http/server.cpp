@@ -23,13 +23,17 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
+#include <ctime>
+#include <deque>
 #include <exception>
 #include <limits>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "http/auth.hpp"
+#include "http/budget.hpp"
 #include "http/exchange.hpp"
 
 namespace k8sinpod::http {
@@ -61,13 +65,15 @@ namespace detail {
 
 struct ServerState {
   ServerState(asio::any_io_executor ex, Server::Handler h, Server::Limits l, Server::LogFn lg,
-              Server::Security sec)
+              Server::Security sec, Server::CpuClock cpu)
       : executor(std::move(ex)),
         handler(std::move(h)),
         limits(l),
         log_fn(std::move(lg)),
         security(std::move(sec)),
         auth(security.basic_auth_users),
+        cpu_clock(cpu ? std::move(cpu) : Server::CpuClock(Server::thread_cpu_time)),
+        budget(limits.max_cpu_percent),
         acceptor(executor) {}
 
   void log(std::string line) const {
@@ -95,6 +101,8 @@ struct ServerState {
   Server::LogFn log_fn;
   Server::Security security;
   BasicAuth auth;
+  Server::CpuClock cpu_clock;
+  CpuBudget budget;
   std::optional<ssl::context> tls;  // set by listen() when security.cert_file is set
   tcp::acceptor acceptor;
   std::uint16_t port = 0;
@@ -106,6 +114,11 @@ struct ServerState {
   std::uint64_t next_id = 0;
   Server::Stats stats;
   std::unordered_map<std::uint64_t, beast::tcp_stream*> streams;  // open ones, for stop()
+  std::unordered_set<asio::steady_timer*> budget_waits;           // pending ones, for stop()
+  /// Busy requests waiting for the CPU budget, oldest first: each one's timer, cancelled by the
+  /// pump when its turn comes (or by stop()). It is also in budget_waits.
+  std::deque<asio::steady_timer*> budget_queue;
+  bool pumping = false;  // budget_pump() runs
 };
 
 }  // namespace detail
@@ -189,15 +202,17 @@ asio::awaitable<void> fail_and_close(const Impl& impl, Stream& stream, unsigned 
 class RateWindow {
  public:
   explicit RateWindow(std::size_t per_second) : per_second_(per_second) {}
-  /// Counts one request at `now`; false when it exceeds the limit.
+  /// Counts one request at `now`; false when it exceeds the limit (never when it is 0).
   bool admit(std::chrono::steady_clock::time_point now) {
-    if (per_second_ == 0) return true;
     if (count_ == 0 || now - start_ >= std::chrono::seconds{1}) {
       start_ = now;
       count_ = 0;
     }
-    return ++count_ <= per_second_;
+    ++count_;
+    return per_second_ == 0 || count_ <= per_second_;
   }
+  /// Requests within the current window, this one included.
+  std::size_t count() const { return count_; }
 
  private:
   std::size_t per_second_;
@@ -205,9 +220,111 @@ class RateWindow {
   std::chrono::steady_clock::time_point start_;
 };
 
+/// Lists a timer in Impl::budget_waits (and, for a busy request, in Impl::budget_queue) while a
+/// coroutine waits on it, so that stop() can cancel it.
+class BudgetWait {
+ public:
+  BudgetWait(Impl& impl, asio::steady_timer& timer, bool queued)
+      : impl_(impl), timer_(&timer), queued_(queued) {
+    impl_.budget_waits.insert(timer_);
+    if (queued_) impl_.budget_queue.push_back(timer_);
+  }
+  BudgetWait(const BudgetWait&) = delete;
+  BudgetWait& operator=(const BudgetWait&) = delete;
+  ~BudgetWait() {
+    impl_.budget_waits.erase(timer_);
+    // Still queued only when its wait ended otherwise than by its turn (stop()).
+    if (queued_) std::erase(impl_.budget_queue, timer_);
+  }
+
+ private:
+  Impl& impl_;
+  asio::steady_timer* timer_;
+  bool queued_;
+};
+
+CpuBudget::Clock::time_point steady_now() { return std::chrono::steady_clock::now(); }
+
+/// Ends the wait on `timer`, pending or started later (a cancel() would miss a later one).
+void release(asio::steady_timer& timer) { timer.expires_at(asio::steady_timer::time_point::min()); }
+
+/// Clears Impl::pumping when the pump ends, however it ends.
+class PumpRunning {
+ public:
+  explicit PumpRunning(Impl& impl) : impl_(impl) {}
+  PumpRunning(const PumpRunning&) = delete;
+  PumpRunning& operator=(const PumpRunning&) = delete;
+  ~PumpRunning() { impl_.pumping = false; }
+
+ private:
+  Impl& impl_;
+};
+
+/// Lets the queued busy requests go, oldest first, one at a time while the budget allows: each
+/// runs (to its next suspension) before the budget is asked again, so that its CPU time is
+/// charged before the next one goes. Ends when the queue is empty, or on stop(). wait_busy()
+/// sets Impl::pumping before spawning it.
+asio::awaitable<void> budget_pump(std::shared_ptr<Impl> impl) {
+  const PumpRunning running(*impl);
+  // co_spawn starts this at once, inside wait_busy(): let it reach its wait first.
+  co_await asio::post(impl->executor, asio::use_awaitable);
+  asio::steady_timer refill(impl->executor);
+  const BudgetWait registered(*impl, refill, false);
+  while (!impl->stopped && !impl->budget_queue.empty()) {
+    if (const auto until =
+            impl->budget.admit(CpuBudget::Work::busy, impl->cpu_clock(), steady_now())) {
+      refill.expires_at(*until);
+      co_await refill.async_wait(kAsTuple);
+      continue;
+    }
+    asio::steady_timer* turn = impl->budget_queue.front();
+    impl->budget_queue.pop_front();
+    release(*turn);  // queues its waiter's resumption, which runs before this post returns
+    co_await asio::post(impl->executor, asio::use_awaitable);
+  }
+  for (auto* turn : impl->budget_queue) release(*turn);  // stopped: nobody else will
+}
+
+/// Returns once the CPU budget lets a request on a busy connection go, in arrival order among
+/// the waiting ones (at once when the budget is unlimited), or on stop().
+asio::awaitable<void> wait_busy(const std::shared_ptr<Impl>& impl) {
+  if (!impl->budget.limited() || impl->stopped) co_return;
+  if (impl->budget_queue.empty() &&
+      !impl->budget.admit(CpuBudget::Work::busy, impl->cpu_clock(), steady_now())) {
+    co_return;
+  }
+  ++impl->stats.cpu_waits;
+  asio::steady_timer turn(impl->executor, asio::steady_timer::time_point::max());
+  const BudgetWait registered(*impl, turn, true);
+  if (!impl->pumping) {
+    impl->pumping = true;
+    asio::co_spawn(impl->executor, budget_pump(impl), impl->completion("budget pump"));
+  }
+  co_await turn.async_wait(kAsTuple);  // released: its turn, or stop()
+}
+
+/// Returns once the CPU budget lets the next accept go (at once when it is unlimited), or on
+/// stop().
+asio::awaitable<void> wait_accept(Impl& impl) {
+  if (!impl.budget.limited()) co_return;
+  bool counted = false;
+  while (!impl.stopped) {
+    const auto until = impl.budget.admit(CpuBudget::Work::accept, impl.cpu_clock(), steady_now());
+    if (!until) co_return;
+    if (!counted) {
+      ++impl.stats.cpu_waits;
+      counted = true;
+    }
+    asio::steady_timer timer(impl.executor, *until);
+    const BudgetWait registered(impl, timer, false);
+    co_await timer.async_wait(kAsTuple);
+  }
+}
+
 /// Reads and answers requests on `stream` until the connection ends.
 template <class Stream>
-asio::awaitable<void> serve(Impl& impl, Stream& stream) {
+asio::awaitable<void> serve(const std::shared_ptr<Impl>& impl_ptr, Stream& stream) {
+  Impl& impl = *impl_ptr;
   const auto& limits = impl.limits;
   beast::flat_buffer buffer;
   RateWindow rate(limits.max_requests_per_connection_per_second);
@@ -235,6 +352,10 @@ asio::awaitable<void> serve(Impl& impl, Stream& stream) {
       ++stats.rate_limited;
       co_await fail_and_close(impl, stream, 429);
       co_return;
+    }
+    if (rate.count() > CpuBudget::kLightRequests) {
+      co_await wait_busy(impl_ptr);
+      if (impl.stopped) co_return;
     }
 
     const auto& req = parser.get();
@@ -294,7 +415,7 @@ asio::awaitable<void> session(std::shared_ptr<Impl> impl, Slot slot, tcp::socket
   if (!impl->tls) {
     beast::tcp_stream stream(std::move(socket));
     const Registration registration(*impl, stream);
-    co_await serve(*impl, stream);
+    co_await serve(impl, stream);
     co_return;
   }
   TlsStream stream(std::move(socket), *impl->tls);
@@ -305,7 +426,7 @@ asio::awaitable<void> session(std::shared_ptr<Impl> impl, Slot slot, tcp::socket
     if (!impl->stopped) ++impl->stats.tls_handshake_failed;
     co_return;
   }
-  co_await serve(*impl, stream);
+  co_await serve(impl, stream);
 }
 
 asio::awaitable<void> reject(std::shared_ptr<Impl> impl, tcp::socket socket) {
@@ -318,6 +439,8 @@ asio::awaitable<void> reject(std::shared_ptr<Impl> impl, tcp::socket socket) {
 
 asio::awaitable<void> accept_loop(std::shared_ptr<Impl> impl) {
   while (!impl->stopped) {
+    co_await wait_accept(*impl);
+    if (impl->stopped) co_return;
     auto [ec, socket] = co_await impl->acceptor.async_accept(kAsTuple);
     if (impl->stopped) co_return;
     if (ec) {
@@ -350,9 +473,18 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Impl> impl) {
 }  // namespace
 
 Server::Server(boost::asio::any_io_executor executor, Handler handler, Limits limits, LogFn log,
-               Security security)
+               Security security, CpuClock cpu_clock)
     : impl_(std::make_shared<detail::ServerState>(std::move(executor), std::move(handler), limits,
-                                                  std::move(log), std::move(security))) {}
+                                                  std::move(log), std::move(security),
+                                                  std::move(cpu_clock))) {}
+
+std::chrono::nanoseconds Server::thread_cpu_time() {
+  timespec ts{};
+  // Cannot fail for the calling thread's own clock (Linux >= 2.6.12); if it did, nothing would
+  // be charged and the budget would not hold anything back.
+  if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return {};
+  return std::chrono::seconds{ts.tv_sec} + std::chrono::nanoseconds{ts.tv_nsec};
+}
 
 namespace {
 
@@ -442,6 +574,7 @@ void Server::stop() {
   impl.acceptor.close(ec);
   // Closing aborts the pending operation; its coroutine then ends and unregisters itself.
   for (auto& [id, stream] : impl.streams) stream->close();
+  for (auto* timer : impl.budget_waits) release(*timer);
 }
 
 }  // namespace k8sinpod::http

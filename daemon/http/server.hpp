@@ -13,6 +13,11 @@
 ///   closed.
 /// - More than `max_requests_per_connection_per_second` requests on one connection within one
 ///   second (a fixed window starting at the window's first request): 429 and close.
+/// - CPU budget (`max_cpu_percent`, http/budget.hpp): once the thread has used its share of one
+///   CPU, requests on busy connections (more than CpuBudget::kLightRequests within the
+///   connection's one-second window) wait and then go one at a time, oldest first; the next
+///   accept waits when the work that does not wait overspent. Other requests do not wait. Each
+///   wait is counted (`Stats::cpu_waits`).
 /// - Every rejection is counted in `stats()`. A read timeout counts only when part of a request
 ///   had arrived (a keep-alive connection closed idle is normal, not a rejection).
 /// - HEAD gets the GET answer's status and headers, with its Content-Length, and no body.
@@ -66,9 +71,12 @@ class Server {
     std::size_t max_connections = 64;
     /// 0: unlimited.
     std::size_t max_requests_per_connection_per_second = 100;
+    /// The thread's CPU budget in % of one CPU, 1..100; 0: unlimited.
+    unsigned max_cpu_percent = 0;
   };
 
-  /// Rejected and failed requests since construction, by reason; monotonic.
+  /// Rejected and failed requests since construction, by reason, and the waits for the CPU
+  /// budget; monotonic.
   struct Stats {
     std::uint64_t bad_request = 0;           // 400: malformed
     std::uint64_t header_too_large = 0;      // 431
@@ -79,6 +87,7 @@ class Server {
     std::uint64_t unauthorized = 0;          // 401: basic auth missing or wrong
     std::uint64_t auth_throttled = 0;        // 401: bcrypt budget spent (auth.hpp), not checked
     std::uint64_t tls_handshake_failed = 0;  // includes handshake timeouts, missing client cert
+    std::uint64_t cpu_waits = 0;  // not a rejection: requests and accepts that waited for CPU
     friend bool operator==(const Stats&, const Stats&) = default;
   };
 
@@ -93,8 +102,12 @@ class Server {
     std::map<std::string, std::string> basic_auth_users;
   };
 
+  /// The CPU time the calling thread has used (the budget's meter).
+  using CpuClock = std::function<std::chrono::nanoseconds()>;
+  static std::chrono::nanoseconds thread_cpu_time();
+
   Server(boost::asio::any_io_executor executor, Handler handler, Limits limits, LogFn log,
-         Security security = {});
+         Security security = {}, CpuClock cpu_clock = thread_cpu_time);
   /// Calls stop().
   ~Server();
   Server(const Server&) = delete;

@@ -173,6 +173,13 @@ Metrics::Metrics(std::string version, std::string revision, std::string openssl)
                                 "kept alive between probes.")
                             .Register(registry_)
                             .Add({});
+  http_cpu_waits_ = &prometheus::BuildCounter()
+                         .Name("k8sinpod_http_cpu_waits_total")
+                         .Help(
+                             "HTTP requests on busy connections, and accepts, that waited for "
+                             "the HTTP thread's CPU budget (server.max_cpu_percent).")
+                         .Register(registry_)
+                         .Add({});
   http_rejected_ = &prometheus::BuildCounter()
                         .Name("k8sinpod_http_rejected_total")
                         .Help("HTTP requests and connections the server rejected, by reason.")
@@ -201,6 +208,12 @@ void Metrics::set_orphans_reaped(std::uint64_t total) {
 
 void Metrics::set_probe_connections(std::uint64_t total) {
   if (advance(*probe_connections_, probe_connections_published_, total)) dirty_ = true;
+}
+
+void Metrics::set_http_cpu_waits(std::uint64_t total) {
+  // Does not mark the render stale: under a /metrics flood this rises with nearly every request,
+  // and each would then render again. Like process_*, it may be up to kReuseRender old.
+  advance(*http_cpu_waits_, http_cpu_waits_published_, total);
 }
 
 void Metrics::set_http_rejected(const std::string& reason, std::uint64_t total) {

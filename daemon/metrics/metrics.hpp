@@ -18,13 +18,14 @@
 ///   k8sinpod_last_probe_success_timestamp_seconds      gauge, unix seconds, 0 until the first
 ///   k8sinpod_docker_up                                 gauge 0/1
 ///   k8sinpod_http_rejected_total{reason}               counter, kHttpRejectReasons start at 0
+///   k8sinpod_http_cpu_waits_total                      counter, waits for the HTTP CPU budget
 ///
 /// Thread-safety: the registry and its metrics are thread-safe; this class's own bookkeeping is
 /// split between two threads, each member function belonging to one:
 ///   - the supervisor's event loop: publish(), observe_*(), count_docker_event(), reloaded(),
 ///     set_restart_pending(), set_probe_connections();
 ///   - the HTTP thread (app/front.hpp): render(), render_reusing(), renders(),
-///     set_orphans_reaped(), set_http_rejected().
+///     set_orphans_reaped(), set_http_rejected(), set_http_cpu_waits().
 /// Both mark the text render_reusing() keeps as stale through an atomic flag.
 
 #include <prometheus/family.h>
@@ -85,6 +86,10 @@ class Metrics {
   /// kHttpRejectReasons, which are exported at 0 from the start; another reason adds a series).
   /// Advances the counter by the increase since the last call; a smaller total is ignored.
   void set_http_rejected(const std::string& reason, std::uint64_t total);
+  /// The HTTP server's running count of requests and accepts that waited for its CPU budget
+  /// (http/budget.hpp); as set_http_rejected(), but it does not make render_reusing() render
+  /// again: like process_*, it may be up to kReuseRender old.
+  void set_http_cpu_waits(std::uint64_t total);
 
   /// The `reason` labels of k8sinpod_http_rejected_total, named like http::Server::Stats.
   static constexpr std::array<std::string_view, 9> kHttpRejectReasons = {
@@ -95,9 +100,10 @@ class Metrics {
   std::string render() const;
 
   /// render(), or the text it returned last if no value was recorded through this class since and
-  /// that text is younger than kReuseRender. Only `process_*` (CPU seconds, memory, open FDs) can
-  /// then be up to kReuseRender old. A client hammering /metrics costs a string copy per request
-  /// instead of a render (docs/benchmarks.md, "Endpoints under load").
+  /// that text is younger than kReuseRender. Only `process_*` (CPU seconds, memory, open FDs) and
+  /// k8sinpod_http_cpu_waits_total can then be up to kReuseRender old. A client hammering /metrics
+  /// costs a string copy per request instead of a render (docs/benchmarks.md, "Endpoints under
+  /// load").
   const std::string& render_reusing(std::chrono::steady_clock::time_point now);
   static constexpr std::chrono::milliseconds kReuseRender{100};
   /// Renders made by render_reusing() so far.
@@ -141,6 +147,8 @@ class Metrics {
   std::uint64_t orphans_published_ = 0;
   prometheus::Counter* probe_connections_;
   std::uint64_t probe_connections_published_ = 0;
+  prometheus::Counter* http_cpu_waits_;
+  std::uint64_t http_cpu_waits_published_ = 0;
   struct Published {
     prometheus::Counter* counter;
     std::uint64_t value;

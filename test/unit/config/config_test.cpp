@@ -72,6 +72,7 @@ TEST_CASE("a default Config holds the documented defaults") {
   CHECK(c.server.port == 9090);
   CHECK(c.server.max_connections == 64);
   CHECK(c.server.max_requests_per_connection_per_second == 100);
+  CHECK(c.server.max_cpu_percent == 10);
   CHECK(c.log.level == LogLevel::info);
   CHECK(c.log.format == LogFormat::text);
   CHECK(c.log.file.empty());
@@ -130,6 +131,7 @@ server:
   listen: "[::1]:0"
   max_connections: 200
   max_requests_per_connection_per_second: 0
+  max_cpu_percent: 0
 log:
   level: debug
   format: json
@@ -156,6 +158,7 @@ log:
   CHECK(c.server.port == 0);
   CHECK(c.server.max_connections == 200);
   CHECK(c.server.max_requests_per_connection_per_second == 0);  // unlimited
+  CHECK(c.server.max_cpu_percent == 0);                         // unlimited
   CHECK(c.log.level == LogLevel::debug);
   CHECK(c.log.format == LogFormat::json);
   CHECK(c.log.file == "/var/log/k8sinpod/k8sinpodd.log");
@@ -185,6 +188,8 @@ TEST_CASE("new keys: edge values and spellings that are accepted") {
   CHECK(parsed("server:\n  max_connections: 10000\n").server.max_connections == 10000);
   CHECK(parsed("server:\n  max_requests_per_connection_per_second: 1\n")
             .server.max_requests_per_connection_per_second == 1);
+  CHECK(parsed("server:\n  max_cpu_percent: 5\n").server.max_cpu_percent == 5);
+  CHECK(parsed("server:\n  max_cpu_percent: 100\n").server.max_cpu_percent == 100);
   CHECK(parsed("remediation:\n  on_ip_change: repatch\n").remediation.on_ip_change ==
         RemediationConfig::OnIpChange::repatch);
   CHECK(parsed("remediation:\n  backoff_initial: 5m\n").remediation.backoff_initial == 5min);
@@ -378,6 +383,14 @@ TEST_CASE("each invalid value is reported at its position") {
       {"server:\n  max_requests_per_connection_per_second: -1\n",
        "k8sinpod.yaml:2:43: server.max_requests_per_connection_per_second: must be at least 0, "
        "got -1"},
+      {"server:\n  max_cpu_percent: -1\n",
+       "k8sinpod.yaml:2:20: server.max_cpu_percent: must be at least 0, got -1"},
+      {"server:\n  max_cpu_percent: 4\n",
+       "k8sinpod.yaml:2:20: server.max_cpu_percent: must be 0 (unlimited) or at least 5, got 4"},
+      {"server:\n  max_cpu_percent: 101\n",
+       "k8sinpod.yaml:2:20: server.max_cpu_percent: must be at most 100, got 101"},
+      {"server:\n  max_cpu_percent: 25%\n",
+       "k8sinpod.yaml:2:20: server.max_cpu_percent: \"25%\" is not an integer"},
       {"log:\n  max_files: 1001\n",
        "k8sinpod.yaml:2:14: log.max_files: must be at most 1000, got 1001"},
       {"log:\n  max_files: five\n",
@@ -522,6 +535,7 @@ TEST_CASE("known_keys lists every key in the order of the example file") {
       "server.basic_auth_users",
       "server.max_connections",
       "server.max_requests_per_connection_per_second",
+      "server.max_cpu_percent",
       "log.level",
       "log.format",
       "log.file",

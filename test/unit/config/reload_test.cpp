@@ -76,6 +76,7 @@ std::vector<Row> rows() {
        Applies::rebind},
       {"server.max_requests_per_connection_per_second",
        [](Config& c) { c.server.max_requests_per_connection_per_second = 0; }, Applies::rebind},
+      {"server.max_cpu_percent", [](Config& c) { c.server.max_cpu_percent = 0; }, Applies::rebind},
       {"log.level", [](Config& c) { c.log.level = LogLevel::debug; }, Applies::live},
       {"log.format", [](Config& c) { c.log.format = LogFormat::json; }, Applies::live},
       {"log.file", [](Config& c) { c.log.file = "/l"; }, Applies::restart},

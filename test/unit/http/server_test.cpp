@@ -37,6 +37,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/budget.hpp"
+
 using namespace k8sinpod;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -54,10 +56,16 @@ constexpr auto kClientTimeout = 5s;
 constexpr std::size_t kBigBody = std::size_t{32} * 1024 * 1024;
 
 struct Harness {
-  explicit Harness(http::Server::Limits limits = {}, http::Server::Security security = {})
-      : server(
+  /// `cpu_per_request` > 0: the server's CPU clock is fake, and every request it handles costs
+  /// that much (the CPU budget's tests); 0: the thread's real CPU clock.
+  explicit Harness(http::Server::Limits limits = {}, http::Server::Security security = {},
+                   std::chrono::nanoseconds cpu_per_request = 0ns)
+      : cpu_cost(cpu_per_request),
+        server(
             ioc.get_executor(), [this](const http::Request& r) { return handle(r); }, limits,
-            [this](std::string line) { logs.push_back(std::move(line)); }, std::move(security)) {
+            [this](std::string line) { logs.push_back(std::move(line)); }, std::move(security),
+            cpu_per_request > 0ns ? http::Server::CpuClock([this] { return fake_cpu; })
+                                  : http::Server::CpuClock(http::Server::thread_cpu_time)) {
     const auto listening = server.listen("127.0.0.1", 0);
     REQUIRE(listening.has_value());
     REQUIRE(server.port() != 0);
@@ -65,6 +73,7 @@ struct Harness {
 
   http::Response handle(const http::Request& r) {
     ++handled;
+    fake_cpu += cpu_cost;
     if (r.target == "/throw") throw std::runtime_error("boom");
     http::Response res;
     if (r.target == "/big") {
@@ -111,6 +120,8 @@ struct Harness {
   asio::io_context ioc;
   std::vector<std::string> logs;
   int handled = 0;
+  std::chrono::nanoseconds cpu_cost;
+  std::chrono::nanoseconds fake_cpu{0};
   http::Server server;
 };
 
@@ -426,6 +437,43 @@ asio::awaitable<void> keep_alive_client_on_fresh(Harness& h) {
   auto r = co_await exchange(*c, bhttp::verb::get, "/fresh");
   REQUIRE_FALSE(r.ec);
   CHECK(r.res.result_int() == 200);
+}
+
+/// Pipelines `total` requests on one connection and reads the answers, counting them in
+/// `*answered`; every one must be 200.
+asio::awaitable<void> busy_client(Harness& h, int total, int* answered) {
+  const auto endpoint = h.endpoint();
+  auto c = co_await connect(endpoint);
+  c->stream.expires_never();  // held back by the budget longer than kClientTimeout in one test
+  std::string bytes;
+  for (int i = 0; i < total; ++i) bytes += "GET /busy HTTP/1.1\r\nHost: x\r\n\r\n";
+  const auto sent = co_await send_raw(*c, bytes);
+  REQUIRE_FALSE(sent);
+  while (*answered < total) {
+    auto r = co_await read_reply(*c);
+    if (r.ec) co_return;  // stop(): the caller checks the count
+    CHECK(r.res.result_int() == 200);
+    ++*answered;
+  }
+}
+
+/// `total` connections one after the other, one request each; all must be 200.
+asio::awaitable<void> sequential_clients(Harness& h, int total) {
+  const auto endpoint = h.endpoint();
+  for (int i = 0; i < total; ++i) {
+    auto c = co_await connect(endpoint);
+    auto r = co_await exchange(*c, bhttp::verb::get, "/one");
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.res.result_int() == 200);
+  }
+}
+
+/// Spawns `client` on the harness's loop without waiting for it; `*done` is set at its end.
+void spawn(Harness& h, asio::awaitable<void> client, std::shared_ptr<bool> done) {
+  asio::co_spawn(h.ioc, std::move(client), [done](const std::exception_ptr& e) {
+    *done = true;
+    if (e) std::rethrow_exception(e);
+  });
 }
 
 }  // namespace
@@ -849,4 +897,92 @@ TEST_CASE("server: past the bcrypt budget a wrong password is 401 unchecked, war
     if (line.find("bcrypt checks took their budget") != std::string::npos) ++warnings;
   }
   CHECK(warnings == 1);
+}
+
+TEST_CASE("server: past the CPU budget a busy connection waits, a new connection does not") {
+  // 5 ms of (fake) CPU per request at 1 % of one CPU: the first kLightRequests overdraw the
+  // bucket (20 ms) to its floor, and the 11th request waits (20 + 2) ms / 1 % = 2.2 s.
+  Harness h({.max_cpu_percent = 1}, {}, 5ms);
+  constexpr int kTotal = 12;
+  int answered = 0;
+  auto done = std::make_shared<bool>(false);
+  const auto start = SteadyClock::now();
+  spawn(h, busy_client(h, kTotal, &answered), done);
+  REQUIRE(h.run_until([&] { return h.server.stats().cpu_waits >= 1; }));
+  // While it waits, a new connection's request is answered (its first request: light), not
+  // queued behind the busy one: the busy connection is still at its light requests. (The
+  // accept was admitted before the bucket was overdrawn: the loop asks before each accept.)
+  h.run(keep_alive_client_on_fresh(h));
+  CHECK(answered <= static_cast<int>(http::CpuBudget::kLightRequests));
+  REQUIRE(h.run_until([&] { return *done; }, 10s));
+  CHECK(answered == kTotal);
+  CHECK(SteadyClock::now() - start >= 2s);  // a lower bound only: the wait above
+  // Waits are not rejections.
+  auto stats = h.server.stats();
+  CHECK(stats.cpu_waits >= 1);
+  stats.cpu_waits = 0;
+  CHECK(stats == http::Server::Stats{});
+}
+
+TEST_CASE("server: without a CPU budget nothing waits") {
+  Harness h({.max_cpu_percent = 0}, {}, 1ms);
+  int answered = 0;
+  auto done = std::make_shared<bool>(false);
+  spawn(h, busy_client(h, 60, &answered), done);
+  REQUIRE(h.run_until([&] { return *done; }));
+  CHECK(answered == 60);
+  CHECK(h.server.stats() == http::Server::Stats{});
+}
+
+TEST_CASE("server: new connections past the CPU budget wait in the backlog, then are served") {
+  // 5 ms per request, each on a new connection (light, never held back itself): once they
+  // overdraw the bucket by more than 10 ms, the next accept waits until it is back at 0.
+  Harness h({.max_cpu_percent = 10}, {}, 5ms);
+  const auto start = SteadyClock::now();
+  h.run(sequential_clients(h, 12));
+  CHECK(h.handled == 12);
+  CHECK(h.server.stats().cpu_waits >= 1);
+  // 60 ms spent; at most 20 (the bucket) + 10 (overdrawn) + 5 (one request) without refill.
+  CHECK(SteadyClock::now() - start >= 200ms);
+}
+
+TEST_CASE("server: stop() ends a wait for the CPU budget at once") {
+  // 10 ms per request at 1 %: after the light requests the bucket is 20 ms overdrawn, and the
+  // busy request waits (20 + 2) ms / 1 % = 2.2 s.
+  Harness h({.max_cpu_percent = 1}, {}, 10ms);
+  int answered = 0;
+  auto done = std::make_shared<bool>(false);
+  spawn(h, busy_client(h, 20, &answered), done);
+  REQUIRE(h.run_until([&] { return h.server.stats().cpu_waits >= 1; }));
+  const auto stopping = SteadyClock::now();
+  h.server.stop();
+  REQUIRE(h.run_until([&] { return *done && h.server.connections() == 0; }));
+  CHECK(SteadyClock::now() - stopping < 1s);
+  CHECK(answered == static_cast<int>(http::CpuBudget::kLightRequests));
+}
+
+TEST_CASE("server: busy connections waiting for the CPU budget take turns") {
+  // Two connections pipelining 40 requests each, 1 ms of (fake) CPU per request at 10 %: past
+  // their first requests both wait, and the budget lets them go in arrival order, one at a time.
+  Harness h({.max_cpu_percent = 10}, {}, 1ms);
+  int a = 0;
+  int b = 0;
+  int b_when_a_done = -1;
+  int a_when_b_done = -1;
+  auto a_done = std::make_shared<bool>(false);
+  auto b_done = std::make_shared<bool>(false);
+  spawn(h, busy_client(h, 40, &a), a_done);
+  spawn(h, busy_client(h, 40, &b), b_done);
+  REQUIRE(h.run_until(
+      [&] {
+        if (*a_done && b_when_a_done < 0) b_when_a_done = b;
+        if (*b_done && a_when_b_done < 0) a_when_b_done = a;
+        return *a_done && *b_done;
+      },
+      10s));
+  CHECK(h.server.stats().cpu_waits >= 2);
+  // Whichever finished first, the other was at most a few answers behind: neither starved.
+  CHECK((b_when_a_done < 0 || b_when_a_done >= 36));
+  CHECK((a_when_b_done < 0 || a_when_b_done >= 36));
+  CHECK((b_when_a_done >= 0 || a_when_b_done >= 0));
 }

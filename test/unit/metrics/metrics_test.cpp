@@ -182,6 +182,8 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
   m.set_orphans_reaped(5);
   m.set_orphans_reaped(7);
   m.set_probe_connections(3);
+  m.set_http_cpu_waits(4);
+  m.set_http_cpu_waits(2);     // smaller: ignored
   m.set_probe_connections(2);  // smaller: ignored
   m.set_http_rejected("rate_limited", 2);
   m.set_http_rejected("rate_limited", 5);
@@ -307,6 +309,9 @@ TEST_CASE("render() has exactly the expected k8sinpod lines, then the process me
       R"(# HELP k8sinpod_probe_connections_total TCP+TLS connections opened to the API server by the probe; kept alive between probes.)",
       R"(# TYPE k8sinpod_probe_connections_total counter)",
       R"(k8sinpod_probe_connections_total 3)",
+      R"(# HELP k8sinpod_http_cpu_waits_total HTTP requests on busy connections, and accepts, that waited for the HTTP thread's CPU budget (server.max_cpu_percent).)",
+      R"(# TYPE k8sinpod_http_cpu_waits_total counter)",
+      R"(k8sinpod_http_cpu_waits_total 4)",
       R"(# HELP k8sinpod_http_rejected_total HTTP requests and connections the server rejected, by reason.)",
       R"(# TYPE k8sinpod_http_rejected_total counter)",
       R"(k8sinpod_http_rejected_total{reason="bad_request"} 1)",
@@ -362,9 +367,13 @@ TEST_CASE("render_reusing keeps the text until a value changes or kReuseRender p
   m.set_orphans_reaped(2);  // ...a higher one is
   CHECK(value(samples(m.render_reusing(t0 + 40ms)), "k8sinpod_orphans_reaped_total") == 2);
   CHECK(m.renders() == 3);
+  m.set_http_cpu_waits(5);  // rises with every waiting request of a flood: not a reason to render
+  (void)m.render_reusing(t0 + 50ms);
+  CHECK(m.renders() == 3);
 
   (void)m.render_reusing(t0 + 40ms + metrics::Metrics::kReuseRender - 1ms);
   CHECK(m.renders() == 3);
-  (void)m.render_reusing(t0 + 40ms + metrics::Metrics::kReuseRender);  // old enough: rendered
+  const auto fresh = m.render_reusing(t0 + 40ms + metrics::Metrics::kReuseRender);  // old enough
   CHECK(m.renders() == 4);
+  CHECK(value(samples(fresh), "k8sinpod_http_cpu_waits_total") == 5);
 }
