@@ -260,7 +260,16 @@ void Metrics::publish(const core::State& state, const core::Policy& policy) {
 
 void Metrics::count_docker_event(const std::string& type, const std::string& action) {
   dirty_ = true;
-  docker_events_->Add({{"type", type}, {"action", action}}).Increment();
+  // Family::Add locks the family, which a render on the HTTP thread holds while it collects:
+  // look the counter up once, then increment it without a lock (the counter is atomic).
+  auto key = std::make_pair(type, action);
+  auto it = docker_event_counters_.find(key);
+  if (it == docker_event_counters_.end()) {
+    it = docker_event_counters_
+             .emplace(std::move(key), &docker_events_->Add({{"type", type}, {"action", action}}))
+             .first;
+  }
+  it->second->Increment();
 }
 
 void Metrics::observe_probe(std::chrono::milliseconds took) {

@@ -39,6 +39,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/state.hpp"
 #include "metrics/process_collector.hpp"
@@ -135,6 +136,8 @@ class Metrics {
   prometheus::Counter* recreations_[std::size(core::kAllRecreateReasons)];
   prometheus::Counter* repairs_[std::size(core::kAllRepairReasons)];
   prometheus::Family<prometheus::Counter>* docker_events_;
+  /// (type, action) -> its series in docker_events_; supervisor's thread only.
+  std::map<std::pair<std::string, std::string>, prometheus::Counter*> docker_event_counters_;
   prometheus::Gauge* backoff_seconds_;
   prometheus::Gauge* guard_active_;
   prometheus::Gauge* last_repair_seconds_;
