@@ -300,7 +300,9 @@ class Stepper {
     if (s_.phase == Phase::ready) s_.quick_recheck = Duration{0};
     if (s_.quick_recheck > Duration{0} && s_.quick_recheck < policy_.probe_interval) {
       emit(ArmTimer{TimerId::probe, s_.quick_recheck});
-      s_.quick_recheck *= 2;
+      // Growing by half, not doubling: the look that finds the node back comes at most half the
+      // time since the event after it is back (doubling: up to all of that time).
+      s_.quick_recheck = std::max(s_.quick_recheck * 3 / 2, s_.quick_recheck + Duration{1});
       return;
     }
     s_.quick_recheck = Duration{0};

@@ -53,7 +53,7 @@ const char* to_string(RepairReason r);
 struct Policy {
   Duration probe_interval{std::chrono::seconds(5)};
   // After a Docker event the cluster is often mid-change (a node restarting): until it is ready
-  // again, re-check after this delay, doubling, up to probe_interval.
+  // again, re-check after this delay, growing by half each time, up to probe_interval.
   Duration recheck_initial{std::chrono::milliseconds(10)};
   int failure_threshold = 3;
   bool recreate_on_ip_change = false;  // remediation.on_ip_change: recreate (default repatch)

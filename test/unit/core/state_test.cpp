@@ -516,7 +516,7 @@ TEST_CASE("a config reload lifts the crash-loop guard and re-arms the probe time
   CHECK(r.last.empty());
 }
 
-TEST_CASE("after a Docker event, a cluster that is not ready is re-checked soon, doubling") {
+TEST_CASE("after a Docker event, a cluster that is not ready is re-checked soon, growing by half") {
   auto d = ready_at("172.18.0.2");
   ControlPlaneInspected stopped;
   stopped.ok = true;
@@ -524,12 +524,13 @@ TEST_CASE("after a Docker event, a cluster that is not ready is re-checked soon,
   d.feed(DockerEventSeen{"container die"}).feed(stopped);
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
   std::vector<Duration> delays;
-  for (int i = 0; i < 9; ++i) {
+  for (int i = 0; i < 16; ++i) {
     d.feed(TimerFired{TimerId::probe}).feed(stopped);
     delays.push_back(std::get<ArmTimer>(d.last.at(0)).after);
   }
-  // Doubling up to the 5 s interval.
-  CHECK(delays == std::vector<Duration>{20ms, 40ms, 80ms, 160ms, 320ms, 640ms, 1280ms, 2560ms, 5s});
+  // Growing by half (in whole milliseconds, rounded down) up to the 5 s interval.
+  CHECK(delays == std::vector<Duration>{15ms, 22ms, 33ms, 49ms, 73ms, 109ms, 163ms, 244ms, 366ms,
+                                        549ms, 823ms, 1234ms, 1851ms, 2776ms, 4164ms, 5s});
   // Every further event starts the series over: a burst does not push the next look out.
   d.feed(TimerFired{TimerId::probe}).feed(stopped);
   d.feed(DockerEventSeen{"container start"}).feed(stopped);
