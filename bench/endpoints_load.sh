@@ -16,18 +16,22 @@
 #   BENCH_DURATION        length of each wrk run (default 30s)
 #   BENCH_CONNECTIONS     wrk connections (default 64)
 #   BENCH_WRK_THREADS     wrk threads (default 2)
-#   BENCH_CHANGES         IP changes idle, and again under each of two loads (default 6)
+#   BENCH_CHANGES         IP changes idle, and again under each of two loads (default 6), for
+#                         the daemon with and without the CPU budget
+#   BENCH_ROUNDS          rounds the changes are made in, idle and loaded in turn (default 5)
 #   BENCH_EXPOSER         build (default): build exposer_baseline, fail if that fails;
 #                         prebuilt: use BUILD_DIR/bench/exposer_baseline if it is there, else skip
 #                         it with a note; skip: leave it out
 #   BENCH_EXPOSER_THREADS civetweb worker threads of the Exposer (default 2, its own default)
 #   BENCH_NODE_EXPORTER   path of prometheus-node-exporter (default: on PATH; absent: skipped)
 #
-# The daemon runs twice against the same stand-in cluster: first with the default server limits
-# (one row each for kept-alive and new connections on /readyz), then with limits that let 64
-# busy connections through (server.max_connections: 256, room for the measuring clients, and
-# server.max_requests_per_connection_per_second: 0, unlimited). health.interval is 1s and
-# log.level debug: every probe is a log line with a millisecond timestamp.
+# The daemon runs three times against the same stand-in cluster: first with the default server
+# limits (one row each for kept-alive and new connections on /readyz); then ("ours") with limits
+# that let 64 busy connections through (server.max_connections: 256, room for the measuring
+# clients, and server.max_requests_per_connection_per_second: 0, unlimited) and the default CPU
+# budget (server.max_cpu_percent: 10); last ("ours-unlimited") the same with max_cpu_percent: 0,
+# for the server's raw throughput and for what supervision gets without the budget. health.interval
+# is 1s and log.level debug: every probe is a log line with a millisecond timestamp.
 # shellcheck disable=SC2154  # T, CLUSTER, PORT, DAEMON_PID are lib.sh's globals
 set -euo pipefail
 export LC_ALL=C  # EPOCHREALTIME with a '.' decimal point
@@ -40,6 +44,7 @@ DURATION=${BENCH_DURATION:-30s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 WRK_THREADS=${BENCH_WRK_THREADS:-2}
 CHANGES=${BENCH_CHANGES:-6}
+ROUNDS=${BENCH_ROUNDS:-5}
 EXPOSER_MODE=${BENCH_EXPOSER:-build}
 EXPOSER_THREADS=${BENCH_EXPOSER_THREADS:-2}
 NODE_EXPORTER=${BENCH_NODE_EXPORTER:-$(command -v prometheus-node-exporter || true)}
@@ -158,32 +163,40 @@ log_ms() {
   echo $(($(date -u -d "${ts:0:19}" +%s) * 1000 + 10#${ts:20:3}))
 }
 
-# repairs LABEL: BENCH_CHANGES IP changes. For each, three figures go to supervision.csv:
-#   repair  from `docker restart` returned (t1) until a client sees the kubeconfig name the new
-#           address and /readyz 200 (polled about every millisecond; under load this client's
-#           own request waits its turn among wrk's connections);
-#   logged  from t1 until the daemon logs "repaired ..." (its timestamp: no client involved; can
-#           be below 0, the daemon may be done before the `docker` CLI returns);
+# repairs LABEL COUNT: COUNT IP changes, each made and watched as in repair_latency.sh
+# (lib.sh's poll_repair: the change runs in the background while a poller checks the kubeconfig
+# and our /readyz about every millisecond). For each, three figures go to supervision.csv:
+#   repair  from `docker restart` returned (t1) until the poller sees the kubeconfig name the new
+#           address and /readyz 200 (under load the poller's own request waits its turn among
+#           wrk's connections; can be below 0: the daemon may be done before the `docker` CLI
+#           returns);
+#   logged  from t1 until the daemon logs "repaired ..." (its timestamp: no client involved);
+#   detect  from the moment the restarted node's API server listens (the stand-in logs its wall
+#           clock then) until the daemon logs "repaired ...": the supervisor's own share, without
+#           the node's start, which the load slows down too;
 #   self    the daemon's own "repaired ... in N ms" (first Docker event -> probe ok), which
 #           includes most of Docker's share of the change.
 repairs() {
-  local label=$1 i deadline from t0 line
+  local label=$1 count=$2 i from t0 since line up
   from=$(now_log)
-  for ((i = 1; i <= CHANGES; i++)); do
+  for ((i = 1; i <= count; i++)); do
+    prepare_change
+    rm -f "$T/moved"
     t0=$(now_log)
-    change_ip
-    deadline=$(($(us "$T1") + 30000000))
-    until kubeconfig_names "$NEW" && our_readyz_ok; do
-      (($(us "$EPOCHREALTIME") < deadline)) || fail "$label change $i: not ready at $NEW in 30 s"
-      nap
-    done
-    printf 'repair,%s,%d\n' "$label" $((($(us "$EPOCHREALTIME") - $(us "$T1")) / 1000)) \
+    since=$EPOCHREALTIME
+    poll_repair "$T/out/kubeconfig" our_readyz_ok $(($(us "$EPOCHREALTIME") + 30000000)) \
+      "$label change $i"
+    printf 'repair,%s,%d\n' "$label" $((($(us "$T_READY") - $(us "$T1")) / 1000)) \
       >>"$OUT/supervision.csv"
     line=$(awk -v from="$t0" '$1 >= from && / repaired \(control-plane address / { print; exit }' \
       "$T/daemon.log")
     [[ -n "$line" ]] || fail "$label change $i: no \"repaired\" line in the daemon log"
     printf 'logged,%s,%d\n' "$label" $(($(log_ms "$line") - $(us "$T1") / 1000)) \
       >>"$OUT/supervision.csv"
+    up=$(docker logs --since "$since" "$CLUSTER-control-plane" 2>&1 |
+      sed -n 's/.*fake-apiserver: listening on .* at unix_us \([0-9]*\).*/\1/p' | tail -n 1)
+    [[ -n "$up" ]] || fail "$label change $i: the node's API server logged no start"
+    printf 'detect,%s,%d\n' "$label" $(($(log_ms "$line") - up / 1000)) >>"$OUT/supervision.csv"
     if ((HOLDER_AFTER)); then
       docker run -d --name "$CLUSTER-ip-holder" --net kind k8sinpod/fake-node:latest idle \
         >/dev/null
@@ -199,14 +212,18 @@ repairs() {
     }' "$T/daemon.log" >>"$OUT/supervision.csv"
 }
 
-# ours_config MAX_CONNECTIONS RATE: the test config with health.interval 1s, debug log and the
-# given server limits ("" keeps the defaults).
+# ours_config MAX_CONNECTIONS RATE [CPU_PERCENT]: the test config with health.interval 1s, debug
+# log and the given server limits ("" keeps the defaults; no CPU_PERCENT keeps its default).
 ours_config() {
   HEALTH_INTERVAL=1s HEALTH_TIMEOUT=1s LOG_LEVEL=debug write_config
   if [[ -n "$1" ]]; then
     sed -i "s|^  listen: 127.0.0.1:0\$|&\n  max_connections: $1\n  max_requests_per_connection_per_second: $2|" \
       "$T/config.yaml"
     grep -q "max_connections: $1" "$T/config.yaml" || fail "could not set the server limits"
+  fi
+  if [[ -n "${3:-}" ]]; then
+    sed -i "s|^  listen: 127.0.0.1:0\$|&\n  max_cpu_percent: $3|" "$T/config.yaml"
+    grep -q "max_cpu_percent: $3" "$T/config.yaml" || fail "could not set the CPU budget"
   fi
 }
 
@@ -233,28 +250,54 @@ run_ours_defaults() {
   cp "$T/daemon.log" "$OUT/daemon-defaults.log"
 }
 
+# repair_rounds PREFIX: BENCH_CHANGES IP changes idle, as many while wrk keeps the connections
+# busy on /readyz, and as many on /metrics, in BENCH_ROUNDS rounds of the three, so that a drift
+# of the machine over the run (another process, dockerd's own state) touches idle and loaded
+# alike. Labelled "PREFIXidle", "PREFIXload /readyz" and "PREFIXload /metrics".
+repair_rounds() {
+  local base="http://127.0.0.1:$PORT" path round rounds=$ROUNDS done_changes=0 count
+  ((rounds <= CHANGES)) || rounds=$CHANGES
+  for ((round = 1; round <= rounds; round++)); do
+    # CHANGES spread over the rounds: the first ones take the remainder.
+    count=$(((CHANGES - done_changes) / (rounds - round + 1)))
+    done_changes=$((done_changes + count))
+    repairs "${1}idle" "$count"
+    for path in /readyz /metrics; do
+      wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d 1h --latency -s "$T/report.lua" "$base$path" \
+        >"$OUT/wrk-$1${path#/}-repairs-$round.txt" 2>&1 &
+      LOAD_PID=$!
+      sleep 2
+      repairs "${1}load $path" "$count"
+      kill -INT "$LOAD_PID"
+      wait "$LOAD_PID" || true
+      LOAD_PID=""
+    done
+  done
+}
+
+# run_ours: the daemon with the default CPU budget: idle probe gaps, every row, then the IP
+# changes idle and under load.
 run_ours() {
   local base="http://127.0.0.1:$PORT" from path
-  # Idle: probe gaps over one run's length, then the IP changes.
+  # Idle: probe gaps over one run's length.
   from=$(now_log)
   sleep "$DURATION"
   probe_gaps idle "$from" "$(now_log)"
-  repairs idle
   for path in /metrics /readyz /livez; do
     load ours "$path" keep-alive "$base$path" "$DAEMON_PID"
   done
   for path in /metrics /readyz /livez; do load ours "$path" close "$base$path" "$DAEMON_PID"; done
-  # Under load: the same IP changes while wrk keeps the connections busy.
-  for path in /readyz /metrics; do
-    wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d 1h --latency -s "$T/report.lua" "$base$path" \
-      >"$OUT/wrk-ours-${path#/}-repairs.txt" 2>&1 &
-    LOAD_PID=$!
-    sleep 2
-    repairs "load $path"
-    kill -INT "$LOAD_PID"
-    wait "$LOAD_PID" || true
-    LOAD_PID=""
+  repair_rounds ""
+}
+
+# run_ours_unlimited: the daemon without a CPU budget: the kept-alive rows, then the IP changes
+# idle and under load.
+run_ours_unlimited() {
+  local base="http://127.0.0.1:$PORT" path
+  for path in /metrics /readyz /livez; do
+    load ours-unlimited "$path" keep-alive "$base$path" "$DAEMON_PID"
   done
+  repair_rounds "unlimited "
 }
 
 start_exposer() {
@@ -311,6 +354,31 @@ stats() {
   echo "$n $med ${v[(95 * n + 99) / 100 - 1]} ${v[n - 1]}"
 }
 
+# mean_change KIND BASE LABEL: the mean of KIND's values under LABEL against BASE's, as
+# "MEAN_IDLE MEAN_LOADED PCT LO HI": PCT the change of the mean in % of idle's, LO and HI the 2.5th
+# and 97.5th percentiles of that change over 2000 bootstrap resamples of both series (seeded:
+# the same data gives the same interval).
+mean_change() {
+  local idle loaded
+  idle=$(awk -F, -v k="$1" -v l="$2" '$1 == k && $2 == l { print $3 }' "$OUT/supervision.csv")
+  loaded=$(awk -F, -v k="$1" -v l="$3" '$1 == k && $2 == l { print $3 }' "$OUT/supervision.csv")
+  awk -v a="${idle//$'\n'/ }" -v b="${loaded//$'\n'/ }" 'BEGIN {
+      na = split(a, x, " "); nb = split(b, y, " ")
+      if (na == 0 || nb == 0) { print "- - - - -"; exit }
+      for (i = 1; i <= na; i++) ma += x[i]; ma /= na
+      for (i = 1; i <= nb; i++) mb += y[i]; mb /= nb
+      srand(1)
+      for (r = 1; r <= 2000; r++) {
+        sa = 0; for (i = 1; i <= na; i++) sa += x[int(rand() * na) + 1]
+        sb = 0; for (i = 1; i <= nb; i++) sb += y[int(rand() * nb) + 1]
+        d[r] = (sa > 0) ? (sb / nb) / (sa / na) * 100 - 100 : 0
+      }
+      # Insertion sort of the 2000 changes (no asort in mawk).
+      for (i = 2; i <= 2000; i++) { v = d[i]; for (j = i - 1; j >= 1 && d[j] > v; j--) d[j + 1] = d[j]; d[j + 1] = v }
+      printf "%.1f %.1f %+.1f %+.1f %+.1f\n", ma, mb, ((ma > 0) ? mb / ma * 100 - 100 : 0), d[50], d[1950]
+    }'
+}
+
 # verdict A B: B - A in ms and in % of A, and whether B is at most 10% above A.
 verdict() {
   awk -v a="$1" -v b="$2" 'BEGIN {
@@ -343,9 +411,9 @@ print_tables() {
   echo "wrk's connect + read + write + timeout errors."
   echo
   echo "Supervision (health.interval 1s; ms):"
-  printf '| %-44s | %4s | %6s | %6s | %6s |\n' measure N median p95 max
-  printf '|%s|%s|%s|%s|%s|\n' ---------------------------------------------- ------ -------- \
-    -------- --------
+  printf '| %-58s | %4s | %6s | %6s | %6s |\n' measure N median p95 max
+  printf '|%s|%s|%s|%s|%s|\n' \
+    ------------------------------------------------------------ ------ -------- -------- --------
   local kind label n med p95 max
   while IFS=, read -r kind label; do
     read -r n med p95 max < <(stats "$kind" "$label")
@@ -353,9 +421,10 @@ print_tables() {
       probe) kind="probe gap" ;;
       repair) kind="repair, client (t1 -> ready)" ;;
       logged) kind="repair, daemon (t1 -> logged)" ;;
+      detect) kind="repair, API server up -> logged" ;;
       self) kind="repair, daemon's own" ;;
     esac
-    printf '| %-44s | %4s | %6s | %6s | %6s |\n' "$kind, $label" "$n" "$med" "$p95" "$max"
+    printf '| %-58s | %4s | %6s | %6s | %6s |\n' "$kind, $label" "$n" "$med" "$p95" "$max"
   done < <(awk -F, '!seen[$1 FS $2]++ { print $1 "," $2 }' "$OUT/supervision.csv")
   echo
   local idle loaded measure what
@@ -366,17 +435,31 @@ print_tables() {
     printf '  %-30s %5s ms: %s\n' "$label" "$loaded" "$(verdict "$idle" "$loaded")"
   done < <(awk -F, '$1 == "probe" && $2 != "idle" && !seen[$2]++ { print $2 }' \
     "$OUT/supervision.csv")
-  for measure in repair logged self; do
+  # Each daemon's loaded repairs against its own idle ones, made in the same rounds. By the
+  # median, and by the mean: the repair figures mix fast repairs with a mode one re-check later,
+  # and a median of a few dozen can land on either side of that gap; the mean uses every sample,
+  # and the bootstrap interval says how far chance alone moves the comparison.
+  local prefix base label n mi ml pct lo hi
+  for measure in repair logged detect self; do
     case "$measure" in
       repair) what="client, t1 -> ready" ;;
       logged) what="daemon, t1 -> logged" ;;
+      detect) what="API server up -> logged" ;;
       self) what="daemon's own" ;;
     esac
-    read -r _ idle _ _ < <(stats "$measure" idle)
-    echo "Median repair ($what) under each load vs idle ($idle ms):"
-    for label in "load /readyz" "load /metrics"; do
-      read -r _ loaded _ _ < <(stats "$measure" "$label")
-      printf '  %-30s %5s ms: %s\n' "$label" "$loaded" "$(verdict "$idle" "$loaded")"
+    for prefix in "" "unlimited "; do
+      base="${prefix}idle"
+      read -r n idle _ _ < <(stats "$measure" "$base")
+      ((n > 0)) || continue
+      echo "Repair ($what) under load vs $base: median; mean [95% bootstrap interval of its change]:"
+      for label in "${prefix}load /readyz" "${prefix}load /metrics"; do
+        read -r _ loaded _ _ < <(stats "$measure" "$label")
+        read -r mi ml pct lo hi < <(mean_change "$measure" "$base" "$label")
+        printf '  %-24s median %4s vs %4s: %s\n' "$label" "$loaded" "$idle" \
+          "$(verdict "$idle" "$loaded")"
+        printf '  %-24s mean %6s vs %6s: %6s%% [%6s%%, %6s%%] %s\n' "" "$ml" "$mi" "$pct" "$lo" \
+          "$hi" "$(awk -v p="$pct" 'BEGIN { print (p <= 10 ? "(within 10%)" : "(NOT within 10%)") }')"
+      done
     done
   done
   local line
@@ -386,6 +469,7 @@ print_tables() {
 main() {
   [[ "$DURATION" =~ ^[1-9][0-9]*s$ ]] || { echo "BENCH_DURATION: whole seconds, e.g. 30s" >&2; exit 1; }
   ((CHANGES >= 1)) || { echo "BENCH_CHANGES must be >= 1" >&2; exit 1; }
+  ((ROUNDS >= 1)) || { echo "BENCH_ROUNDS must be >= 1" >&2; exit 1; }
   T=$(mktemp -d /tmp/k8sinpod-bench.XXXXXX)
   CLUSTER=bench-load
   export FAKE_KIND_KNOBS="$T/knobs"
@@ -408,13 +492,22 @@ main() {
 
   log "k8sinpodd with the default server limits"
   run_ours_defaults
-  log "k8sinpodd with max_connections 256, no rate limit"
+  log "k8sinpodd with max_connections 256, no rate limit, the default CPU budget"
   ours_config 256 0
   start_ours
   note "ours /metrics: $(response_bytes "http://127.0.0.1:$PORT/metrics") bytes, of which" \
     "$(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^process_\|^# [A-Z]* process_' |
       wc -c) are process_* lines"
   run_ours
+  note "ours: k8sinpod_http_cpu_waits_total $(metric k8sinpod_http_cpu_waits_total)" \
+    "(max_cpu_percent 10, the default)"
+  stop_daemon TERM
+  cp "$T/daemon.log" "$OUT/daemon-ours.log"
+  log "k8sinpodd as above, with max_cpu_percent: 0 (no CPU budget)"
+  ours_config 256 0 0
+  start_ours
+  run_ours_unlimited
+  note "ours-unlimited: k8sinpod_http_cpu_waits_total $(metric k8sinpod_http_cpu_waits_total)"
 
   if start_exposer; then
     load exposer /metrics keep-alive "$EXPOSER_URL" "$EXPOSER_PID"

@@ -96,6 +96,56 @@ make_change() {
   mv "$T/moved.tmp" "$T/moved"
 }
 
+# poll_repair KUBECONFIG CHECK DEADLINE_US LABEL: the timed half of an IP change with a poller
+# beside it. make_change runs in the background; meanwhile, about every NAP_SECONDS, the poller
+# reads KUBECONFIG's server and, once that is neither the old address nor (when known) other than
+# the new one, runs `CHECK KUBECONFIG` (our_readyz_ok, or a benchmark's own check). A check can
+# succeed before make_change has published the new address: that first success counts once the
+# new address confirms it. Sets T1 and NEW (as change_ip), T_READY (EPOCHREALTIME of the counted
+# success), ITERS (polls) and CHECK_US (the counted check's duration). The loop itself never
+# forks. Fails (lib.sh's fail) past DEADLINE_US (microseconds since the epoch) or when the
+# change fails; LABEL names the change in those messages.
+poll_repair() {
+  local kc=$1 check=$2 deadline=$3 label=$4
+  local mover tent_t="" tent_s="" start now
+  T1="" NEW="" T_READY="" ITERS=0 CHECK_US=0
+  make_change &
+  mover=$!
+  while :; do
+    ((++ITERS))
+    if [[ -z "$NEW" && -r "$T/moved" ]]; then read -r T1 NEW <"$T/moved"; fi
+    read_server "$kc"
+    if [[ -n "$SERVER" && "$SERVER" != "https://$OLD:6443" ]] &&
+      [[ -z "$NEW" || "$SERVER" == "https://$NEW:6443" ]]; then
+      start=$EPOCHREALTIME
+      if "$check" "$kc"; then
+        now=$EPOCHREALTIME
+        if [[ -z "$tent_t" ]]; then
+          tent_t=$now
+          tent_s=$SERVER
+          CHECK_US=$((${now/./} - ${start/./}))
+        fi
+        if [[ -n "$NEW" ]]; then
+          if [[ "$tent_s" == "https://$NEW:6443" ]]; then T_READY=$tent_t; else T_READY=$now; fi
+          break
+        fi
+      fi
+    fi
+    now=$EPOCHREALTIME
+    if ((${now/./} > deadline)); then
+      wait "$mover" || true
+      fail "$label: not ready at ${NEW:-?} in time (kubeconfig: ${SERVER:-none})"
+    fi
+    if [[ -z "$NEW" ]] && ! kill -0 "$mover" 2>/dev/null && [[ ! -r "$T/moved" ]]; then
+      wait "$mover" || true
+      fail "$label: moving the address failed"
+    fi
+    nap
+  done
+  wait "$mover" || fail "$label: moving the address failed"
+  [[ "$NEW" != "$OLD" ]] || fail "$label: the address did not change ($OLD -> $NEW)"
+}
+
 # change_ip: both halves in the foreground; sets OLD, NEW and T1 (EPOCHREALTIME when the restart
 # returned), and fails if the address did not change.
 change_ip() {

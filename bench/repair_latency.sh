@@ -102,8 +102,7 @@ seed_loop() {
 # measure APPROACH INTERVAL_S KUBECONFIG: one IP change; appends a row to $OUT/samples.csv.
 measure() {
   local approach=$1 interval=$2 kc=$3 i=$4
-  local t0 t1="" new="" mover tent_t="" tent_s="" iters=0 check_start check_us=0 t_ready=""
-  local deadline phase_ms kubectl_ok=-
+  local t0 t1 new t_ready iters check_us phase_ms kubectl_ok=-
   prepare_change
   rm -f "$T/moved"
   t0=$EPOCHREALTIME
@@ -115,48 +114,16 @@ measure() {
       $((phase_ms % 1000)))" "$OLD" &
     SEED_LOOP_PID=$!
   fi
-  make_change &
-  mover=$!
-  deadline=$(($(us "$t0") + (30 + 2 * interval) * 1000000))
-  while :; do
-    ((++iters))
-    if [[ -z "$new" && -r "$T/moved" ]]; then read -r t1 new <"$T/moved"; fi
-    read_server "$kc"
-    if [[ -n "$SERVER" && "$SERVER" != "https://$OLD:6443" ]] &&
-      [[ -z "$new" || "$SERVER" == "https://$new:6443" ]]; then
-      check_start=$EPOCHREALTIME
-      if { [[ "$approach" == ours ]] && our_readyz_ok; } ||
-        { [[ "$approach" == seed ]] && seed_readyz_ok "$kc"; }; then
-        local now=$EPOCHREALTIME
-        # Ready before the new address is known: keep the first such moment, confirm below.
-        if [[ -z "$tent_t" ]]; then
-          tent_t=$now
-          tent_s=$SERVER
-          check_us=$(($(us "$now") - $(us "$check_start")))
-        fi
-        if [[ -n "$new" ]]; then
-          if [[ "$tent_s" == "https://$new:6443" ]]; then t_ready=$tent_t; else t_ready=$now; fi
-          break
-        fi
-      fi
-    fi
-    if (($(us "$EPOCHREALTIME") > deadline)); then
-      fail "$approach ${interval}s change $i: not ready at ${new:-?} in time" \
-        "(kubeconfig: ${SERVER:-none})"
-    fi
-    if [[ -z "$new" ]] && ! kill -0 "$mover" 2>/dev/null && [[ ! -r "$T/moved" ]]; then
-      wait "$mover" || true
-      fail "$approach change $i: moving the address failed"
-    fi
-    nap
-  done
-  wait "$mover"
+  local check=our_readyz_ok
+  [[ "$approach" == seed ]] && check=seed_readyz_ok
+  poll_repair "$kc" "$check" $(($(us "$t0") + (30 + 2 * interval) * 1000000)) \
+    "$approach ${interval}s change $i"
+  t1=$T1 new=$NEW t_ready=$T_READY iters=$ITERS check_us=$CHECK_US
   if [[ -n "$SEED_LOOP_PID" ]]; then
     kill "$SEED_LOOP_PID" 2>/dev/null || true
     wait "$SEED_LOOP_PID" 2>/dev/null || true
     SEED_LOOP_PID=""
   fi
-  [[ "$new" != "$OLD" ]] || fail "the address did not change ($OLD -> $new)"
   # Ours says ready: does kubectl agree at that moment? (after the timestamp; not timed)
   if [[ "$approach" == ours ]]; then
     if seed_readyz_ok "$kc"; then kubectl_ok=1; else kubectl_ok=0; fi

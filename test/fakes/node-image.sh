@@ -36,6 +36,12 @@ find_binary() {
   return 1
 }
 
+# A standalone build made by an earlier run is brought up to date (a no-op when it is): an old
+# binary would otherwise outlive changes to the stand-in's source.
+if [[ ! -x "$BUILD_DIR/test/fakes/apiserver/fake_apiserver" &&
+  -f "$BUILD_DIR/fake-apiserver/build.ninja" ]]; then
+  cmake --build "$BUILD_DIR/fake-apiserver" >&2
+fi
 if ! BIN=$(find_binary); then
   echo "node-image: building fake_apiserver in $BUILD_DIR/fake-apiserver" >&2
   cmake -S "$HERE/apiserver" -B "$BUILD_DIR/fake-apiserver" -G Ninja \

@@ -549,8 +549,11 @@ int serve(const Options& opts) {
     if (auto ec = listener.open()) {
       fail("listen :" + std::to_string(opts.port) + ": " + ec.message());
     }
+    // The wall clock in microseconds: bench/endpoints_load.sh times the daemon's repair from it.
+    const auto since_epoch = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
     log("listening on :" + std::to_string(opts.port) + " (mode " + mode_name(current_mode(opts)) +
-        ")");
+        ") at unix_us " + std::to_string(since_epoch.count()));
   }
   asio::co_spawn(ioc, listener.watch_mode(), log_exception("mode watcher"));
   return run_until_stopped(ioc);
