@@ -40,6 +40,12 @@ class CpuBudget {
 
   enum class Work { busy, accept };
 
+  /// Whether a request is `Work::busy`: its connection's `requests_this_second`, this one
+  /// included, exceed kLightRequests. Any other request does not ask the budget.
+  static bool is_busy(std::size_t requests_this_second) {
+    return requests_this_second > kLightRequests;
+  }
+
   /// `percent` of one CPU, 1..100; 0: unlimited (admit() always says go). The bucket starts full.
   explicit CpuBudget(unsigned percent);
 

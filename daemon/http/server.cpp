@@ -115,7 +115,7 @@ struct ServerState {
   Server::Stats stats;
   std::unordered_map<std::uint64_t, beast::tcp_stream*> streams;  // open ones, for stop()
   std::unordered_set<asio::steady_timer*> budget_waits;           // pending ones, for stop()
-  /// Busy requests waiting for the CPU budget, oldest first: each one's timer, cancelled by the
+  /// Busy requests waiting for the CPU budget, oldest first: each one's timer, released by the
   /// pump when its turn comes (or by stop()). It is also in budget_waits.
   std::deque<asio::steady_timer*> budget_queue;
   bool pumping = false;  // budget_pump() runs
@@ -221,7 +221,7 @@ class RateWindow {
 };
 
 /// Lists a timer in Impl::budget_waits (and, for a busy request, in Impl::budget_queue) while a
-/// coroutine waits on it, so that stop() can cancel it.
+/// coroutine waits on it, so that stop() can release it.
 class BudgetWait {
  public:
   BudgetWait(Impl& impl, asio::steady_timer& timer, bool queued)
@@ -243,7 +243,10 @@ class BudgetWait {
   bool queued_;
 };
 
-CpuBudget::Clock::time_point steady_now() { return std::chrono::steady_clock::now(); }
+/// Asks the budget whether `work` may go now (charging the thread's CPU time so far).
+std::optional<CpuBudget::Clock::time_point> ask_budget(Impl& impl, CpuBudget::Work work) {
+  return impl.budget.admit(work, impl.cpu_clock(), std::chrono::steady_clock::now());
+}
 
 /// Ends the wait on `timer`, pending or started later (a cancel() would miss a later one).
 void release(asio::steady_timer& timer) { timer.expires_at(asio::steady_timer::time_point::min()); }
@@ -271,8 +274,7 @@ asio::awaitable<void> budget_pump(std::shared_ptr<Impl> impl) {
   asio::steady_timer refill(impl->executor);
   const BudgetWait registered(*impl, refill, false);
   while (!impl->stopped && !impl->budget_queue.empty()) {
-    if (const auto until =
-            impl->budget.admit(CpuBudget::Work::busy, impl->cpu_clock(), steady_now())) {
+    if (const auto until = ask_budget(*impl, CpuBudget::Work::busy)) {
       refill.expires_at(*until);
       co_await refill.async_wait(kAsTuple);
       continue;
@@ -289,10 +291,7 @@ asio::awaitable<void> budget_pump(std::shared_ptr<Impl> impl) {
 /// the waiting ones (at once when the budget is unlimited), or on stop().
 asio::awaitable<void> wait_busy(const std::shared_ptr<Impl>& impl) {
   if (!impl->budget.limited() || impl->stopped) co_return;
-  if (impl->budget_queue.empty() &&
-      !impl->budget.admit(CpuBudget::Work::busy, impl->cpu_clock(), steady_now())) {
-    co_return;
-  }
+  if (impl->budget_queue.empty() && !ask_budget(*impl, CpuBudget::Work::busy)) co_return;
   ++impl->stats.cpu_waits;
   asio::steady_timer turn(impl->executor, asio::steady_timer::time_point::max());
   const BudgetWait registered(*impl, turn, true);
@@ -307,16 +306,13 @@ asio::awaitable<void> wait_busy(const std::shared_ptr<Impl>& impl) {
 /// stop().
 asio::awaitable<void> wait_accept(Impl& impl) {
   if (!impl.budget.limited()) co_return;
-  bool counted = false;
-  while (!impl.stopped) {
-    const auto until = impl.budget.admit(CpuBudget::Work::accept, impl.cpu_clock(), steady_now());
-    if (!until) co_return;
-    if (!counted) {
-      ++impl.stats.cpu_waits;
-      counted = true;
-    }
-    asio::steady_timer timer(impl.executor, *until);
-    const BudgetWait registered(impl, timer, false);
+  auto until = ask_budget(impl, CpuBudget::Work::accept);
+  if (!until) co_return;
+  ++impl.stats.cpu_waits;
+  asio::steady_timer timer(impl.executor);
+  const BudgetWait registered(impl, timer, false);
+  for (; until && !impl.stopped; until = ask_budget(impl, CpuBudget::Work::accept)) {
+    timer.expires_at(*until);
     co_await timer.async_wait(kAsTuple);
   }
 }
@@ -353,7 +349,7 @@ asio::awaitable<void> serve(const std::shared_ptr<Impl>& impl_ptr, Stream& strea
       co_await fail_and_close(impl, stream, 429);
       co_return;
     }
-    if (rate.count() > CpuBudget::kLightRequests) {
+    if (CpuBudget::is_busy(rate.count())) {
       co_await wait_busy(impl_ptr);
       if (impl.stopped) co_return;
     }

@@ -26,6 +26,12 @@ TEST_CASE("budget: 0 is unlimited: nothing ever waits") {
   CHECK(b.balance() == Budget::kBurst);
 }
 
+TEST_CASE("budget: a request is busy past kLightRequests within its connection's second") {
+  CHECK_FALSE(Budget::is_busy(1));
+  CHECK_FALSE(Budget::is_busy(Budget::kLightRequests));
+  CHECK(Budget::is_busy(Budget::kLightRequests + 1));
+}
+
 TEST_CASE("budget: busy work goes while the bucket holds CPU time, then waits for kResume") {
   Budget b(25);
   CHECK(b.limited());
