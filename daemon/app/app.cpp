@@ -43,6 +43,7 @@ std::string event_name(const core::Event& e) {
         if constexpr (std::is_same_v<T, core::ClusterDeleted>) return "cluster deleted";
         if constexpr (std::is_same_v<T, core::KubeconfigWritten>) return "kubeconfig written";
         if constexpr (std::is_same_v<T, core::ProbeFinished>) return "probe finished";
+        if constexpr (std::is_same_v<T, core::ListenerChecked>) return "listener checked";
         if constexpr (std::is_same_v<T, core::TimerFired>) return "timer fired";
         if constexpr (std::is_same_v<T, core::ShutdownRequested>) return "shutdown requested";
         if constexpr (std::is_same_v<T, core::KubeconfigChecked>) return "kubeconfig checked";
@@ -391,9 +392,20 @@ void App::execute(const core::Command& command) {
                 metrics_.observe_probe(o.took);
                 metrics_.set_probe_connections(prober_.connections_opened());
                 log_->debug("probe {}: {} in {} ms", ip, o.ok ? "ok" : o.error, o.took.count());
-                dispatch(core::ProbeFinished{o.ok, ip, o.error, o.took});
+                dispatch(core::ProbeFinished{o.ok, ip, o.error, o.took, o.refused});
               },
               ReportEscaped{"probe"});
+        } else if constexpr (std::is_same_v<T, core::CheckListener>) {
+          asio::co_spawn(
+              io_,
+              [this, ip = c.ip]() -> asio::awaitable<void> {
+                auto op = prober_.refuses(ip, kApiServerPort, options_.config.health.timeout);
+                const bool refused = co_await std::move(op);
+                log_->debug("listener {}:{}: {}", ip, kApiServerPort,
+                            refused ? "refused" : "not refused");
+                dispatch(core::ListenerChecked{ip, refused});
+              },
+              ReportEscaped{"check listener"});
         } else if constexpr (std::is_same_v<T, core::CheckKubeconfig>) {
           // Small local files: read synchronously, then report as an event like any result.
           asio::post(io_, [this] { dispatch(check_kubeconfig()); });

@@ -226,7 +226,16 @@ class Stepper {
       s_.cycle_active = false;
       return recreate(RecreateReason::unhealthy);
     }
-    end_cycle();
+    end_cycle(!e.ok && e.refused && e.ip == s_.kubeconfig_ip);
+  }
+
+  void on(const ListenerChecked& e) {
+    if (!supervising(s_.phase) || !s_.cycle_active || !s_.listener_checking) return;
+    s_.listener_checking = false;
+    if (s_.recheck_pending) return end_cycle();  // an event came: a whole cycle next
+    if (e.refused && e.ip == s_.kubeconfig_ip) return end_cycle(true);
+    // Something accepts (or the connect failed otherwise): the probe tells which.
+    emit(Probe{s_.kubeconfig_ip});
   }
 
   void on(const TimerFired& e) {
@@ -240,7 +249,16 @@ class Stepper {
         s_.phase = Phase::discovering;
         return emit(ListClusters{});
       case TimerId::probe:
-        if (supervising(s_.phase)) start_cycle();
+        if (!supervising(s_.phase)) return;
+        if (s_.listen_wait && !s_.cycle_active) {
+          // The address was inspected and the kubeconfig checked a moment ago; any Docker event
+          // since would have started a whole cycle and cleared listen_wait.
+          s_.listen_wait = false;
+          s_.cycle_active = true;
+          s_.listener_checking = true;
+          return emit(CheckListener{s_.kubeconfig_ip});
+        }
+        start_cycle();
         return;
       case TimerId::guard:
         if (s_.phase != Phase::guarded) return;
@@ -274,6 +292,7 @@ class Stepper {
     }
     // The interval may have changed: re-arm the idle timer (a running cycle re-arms at its end).
     if (supervising(s_.phase) && !s_.cycle_active) {
+      s_.listen_wait = false;
       emit(ArmTimer{TimerId::probe, policy_.probe_interval});
     }
   }
@@ -283,6 +302,7 @@ class Stepper {
 
   // One check cycle at a time: inspect -> [write] -> verify -> probe -> end_cycle.
   void start_cycle() {
+    s_.listen_wait = false;
     if (s_.cycle_active) {
       s_.recheck_pending = true;
       return;
@@ -291,13 +311,22 @@ class Stepper {
     emit(InspectControlPlane{});
   }
 
-  void end_cycle() {
+  // `refused`: the cycle ended on a connect refused at the current address.
+  void end_cycle(bool refused = false) {
     s_.cycle_active = false;
+    s_.listen_wait = false;
     if (s_.recheck_pending) {
       s_.recheck_pending = false;
       return start_cycle();
     }
     if (s_.phase == Phase::ready) s_.quick_recheck = Duration{0};
+    if (refused && s_.quick_recheck > Duration{0} && s_.control_plane_running &&
+        s_.change_seen_at && now_ - *s_.change_seen_at < policy_.listen_window) {
+      // The node is back and its API server about to listen: watch the port closely. The
+      // series does not advance meanwhile.
+      s_.listen_wait = true;
+      return emit(ArmTimer{TimerId::probe, policy_.listen_pace});
+    }
     if (s_.quick_recheck > Duration{0} && s_.quick_recheck < policy_.probe_interval) {
       emit(ArmTimer{TimerId::probe, s_.quick_recheck});
       // Growing by half, not doubling: the look that finds the node back comes at most half the
@@ -312,7 +341,10 @@ class Stepper {
   // Something changed under us: look again soon, not only at the next interval. Every event
   // starts the series over, so a burst of events (one IP change brings about nine) does not
   // push the next look out to seconds while the node is coming back.
-  void expect_change() { s_.quick_recheck = policy_.recheck_initial; }
+  void expect_change() {
+    s_.quick_recheck = policy_.recheck_initial;
+    s_.change_seen_at = now_;
+  }
 
   void supervise(const ControlPlaneInspected& e) {
     s_.cycle_active = true;
@@ -389,6 +421,8 @@ class Stepper {
     s_.phase = Phase::guarded;
     s_.cycle_active = false;
     s_.recheck_pending = false;
+    s_.listen_wait = false;
+    s_.listener_checking = false;
     const auto until = s_.creations.front() + policy_.window - now_;
     emit(ArmTimer{TimerId::guard,
                   std::max(Duration{1}, std::chrono::duration_cast<Duration>(until))});
@@ -404,9 +438,13 @@ class Stepper {
     s_.kubeconfig_ip.clear();
     s_.cycle_active = false;
     s_.recheck_pending = false;
+    s_.listen_wait = false;
+    s_.listener_checking = false;
   }
 
   void back_off(const std::string& error) {
+    s_.listen_wait = false;
+    s_.listener_checking = false;
     ++s_.failed_attempts;
     s_.current_backoff = backoff_delay(s_.failed_attempts, policy_);
     s_.last_error = error;

@@ -55,6 +55,12 @@ struct Policy {
   // After a Docker event the cluster is often mid-change (a node restarting): until it is ready
   // again, re-check after this delay, growing by half each time, up to probe_interval.
   Duration recheck_initial{std::chrono::milliseconds(10)};
+  // Within listen_window of such an event, a probe refused at the TCP connect (the node is up,
+  // its API server not yet listening) is followed by bare connects every listen_pace, and the
+  // probe runs again as soon as one is not refused. A refused connect costs a SYN and a RST;
+  // the series would find a late listener up to half the time since the event after it opened.
+  Duration listen_pace{std::chrono::milliseconds(2)};
+  Duration listen_window{std::chrono::seconds(1)};
   int failure_threshold = 3;
   bool recreate_on_ip_change = false;  // remediation.on_ip_change: recreate (default repatch)
   Duration recreate_after{std::chrono::seconds(60)};  // continuous failure before recreating
@@ -114,6 +120,9 @@ struct State {
   bool cycle_active = false;
   bool recheck_pending = false;
   Duration quick_recheck{0};  // next re-check delay after an event while not ready; 0: none
+  std::optional<TimePoint> change_seen_at;  // the last Docker event or stream reconnect
+  bool listen_wait = false;        // the armed probe timer checks the listener, not a whole cycle
+  bool listener_checking = false;  // the active cycle is a CheckListener
 
   std::optional<TimePoint> unhealthy_since;  // when failure_threshold was reached
   std::optional<TimePoint> control_plane_down_since;
@@ -165,6 +174,12 @@ struct ProbeFinished {
   std::string ip;
   std::string error;
   Duration took{};
+  bool refused = false;  // the TCP connect was refused: nothing listens at ip:6443
+};
+/// Result of CheckListener: a bare TCP connect to the API server's port.
+struct ListenerChecked {
+  std::string ip;
+  bool refused = false;  // false: accepted, or failed otherwise (the probe then says why)
 };
 struct KubeconfigChecked {
   bool ok = false;                               // every written file holds exactly what we wrote
@@ -187,8 +202,8 @@ struct ShutdownRequested {};
 
 using Event =
     std::variant<Started, ClustersListed, ControlPlaneInspected, ClusterCreated, ClusterDeleted,
-                 KubeconfigWritten, KubeconfigChecked, ProbeFinished, TimerFired, DockerEventSeen,
-                 DockerStreamConnected, ConfigReloaded, ShutdownRequested>;
+                 KubeconfigWritten, KubeconfigChecked, ProbeFinished, ListenerChecked, TimerFired,
+                 DockerEventSeen, DockerStreamConnected, ConfigReloaded, ShutdownRequested>;
 
 // ---- commands: what the shell must do next ----
 struct ListClusters {
@@ -214,6 +229,11 @@ struct Probe {
   std::string ip;
   friend bool operator==(const Probe&, const Probe&) = default;
 };
+/// Connect to ip:6443 and close again, without TLS; no probe is counted.
+struct CheckListener {
+  std::string ip;
+  friend bool operator==(const CheckListener&, const CheckListener&) = default;
+};
 struct ArmTimer {
   TimerId id;
   Duration after;
@@ -224,8 +244,9 @@ struct Exit {
   friend bool operator==(const Exit&, const Exit&) = default;
 };
 
-using Command = std::variant<ListClusters, InspectControlPlane, CreateCluster, DeleteCluster,
-                             WriteKubeconfig, CheckKubeconfig, Probe, ArmTimer, Exit>;
+using Command =
+    std::variant<ListClusters, InspectControlPlane, CreateCluster, DeleteCluster, WriteKubeconfig,
+                 CheckKubeconfig, Probe, CheckListener, ArmTimer, Exit>;
 
 struct Transition {
   State next;

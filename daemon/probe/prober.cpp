@@ -90,6 +90,7 @@ asio::awaitable<Outcome> Prober::exchange(Connection& c, bool& reusable, bool& r
     auto [cec] = co_await tcp.async_connect(c.endpoint, kNoThrow);
     if (cec) {
       o.error = "connect: " + cec.message();
+      o.refused = cec == asio::error::connection_refused;
       co_return o;
     }
     auto [hec] = co_await c.stream.async_handshake(asio::ssl::stream_base::client, kNoThrow);
@@ -175,6 +176,17 @@ asio::awaitable<Outcome> Prober::readyz(std::string ip, std::uint16_t port,
     // Otherwise the socket closes with `conn`, without a TLS close_notify round trip.
     co_return done(std::move(o));
   }
+}
+
+asio::awaitable<bool> Prober::refuses(std::string ip, std::uint16_t port,
+                                      std::chrono::milliseconds timeout) {
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(ip, ec);
+  if (ec) co_return false;
+  beast::tcp_stream tcp(ex_);
+  tcp.expires_after(timeout);
+  auto [cec] = co_await tcp.async_connect(asio::ip::tcp::endpoint(addr, port), kNoThrow);
+  co_return cec == asio::error::connection_refused;
 }
 
 }  // namespace k8sinpod::probe

@@ -33,6 +33,7 @@ struct Outcome {
   bool ok = false;
   std::string error;  // e.g. `GET https://172.18.0.2:6443/readyz: 500: [-]etcd failed: ...`
   std::chrono::milliseconds took{};
+  bool refused = false;  // the TCP connect was refused: nothing listens there (yet)
 };
 
 /// Pure: what an HTTP answer from /readyz means. 200 with body "ok" is healthy.
@@ -52,6 +53,12 @@ class Prober {
 
   boost::asio::awaitable<Outcome> readyz(std::string ip, std::uint16_t port,
                                          std::chrono::milliseconds timeout);
+
+  /// A bare TCP connect to ip:port, closed at once (no TLS, not counted as a connection):
+  /// true when it was refused, i.e. nothing listens there. Any other failure, a timeout
+  /// included, and an accepted connect give false.
+  boost::asio::awaitable<bool> refuses(std::string ip, std::uint16_t port,
+                                       std::chrono::milliseconds timeout);
 
  private:
   struct Connection;

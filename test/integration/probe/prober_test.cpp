@@ -174,6 +174,7 @@ TEST_CASE_FIXTURE(Fixture, "a failing answer fails the probe and drops the conne
   world.mode("fail");
   const auto failed = probe(prober, io, world.port());
   CHECK_FALSE(failed.ok);
+  CHECK_FALSE(failed.refused);
   CHECK(failed.error.find("/readyz: 500") != std::string::npos);
   world.mode("healthy");
   CHECK(probe(prober, io, world.port()).ok);
@@ -197,7 +198,32 @@ TEST_CASE_FIXTURE(Fixture, "a refusing server fails the probe with the connect e
   const auto o = probe(prober, io, world.port());
   CHECK_FALSE(o.ok);
   CHECK(o.error.find("connect: Connection refused") != std::string::npos);
+  CHECK(o.refused);
   CHECK(prober.connections_opened() == 2);  // the kept one was closed, a new one was refused
+}
+
+namespace {
+bool refuses(Prober& p, asio::io_context& io, std::string ip, std::uint16_t port) {
+  std::optional<bool> out;
+  asio::co_spawn(io, p.refuses(std::move(ip), port, 2000ms), [&](std::exception_ptr e, bool r) {
+    REQUIRE_FALSE(e);
+    out = r;
+  });
+  io.restart();
+  io.run();
+  REQUIRE(out.has_value());
+  return *out;
+}
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "a bare connect tells a refusing port from one that accepts") {
+  CHECK_FALSE(refuses(prober, io, "127.0.0.1", world.port()));
+  world.mode("hang");  // accepts, never answers: not refused
+  CHECK_FALSE(refuses(prober, io, "127.0.0.1", world.port()));
+  world.mode("refuse");
+  CHECK(refuses(prober, io, "127.0.0.1", world.port()));
+  CHECK_FALSE(refuses(prober, io, "not-an-ip", world.port()));
+  CHECK(prober.connections_opened() == 0);  // bare connects are not probe connections
 }
 
 TEST_CASE_FIXTURE(Fixture, "new credentials are never used on an old connection") {
@@ -212,5 +238,6 @@ TEST_CASE_FIXTURE(Fixture, "a server that does not trust our certificate fails t
   REQUIRE(prober.set_credentials(other.ca(), other.cert(), other.key()).has_value());
   const auto o = probe(prober, io, world.port());
   CHECK_FALSE(o.ok);
+  CHECK_FALSE(o.refused);
   CHECK(o.error.find("tls handshake") != std::string::npos);
 }

@@ -535,10 +535,124 @@ TEST_CASE("after a Docker event, a cluster that is not ready is re-checked soon,
   d.feed(TimerFired{TimerId::probe}).feed(stopped);
   d.feed(DockerEventSeen{"container start"}).feed(stopped);
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
-  // Ready again: the normal interval, and the next event starts from 100 ms again.
+  // Ready again: the normal interval, and the series is off until the next event.
   d.feed(TimerFired{TimerId::probe}).feed(running_at("172.18.0.2"));
   d.feed(KubeconfigChecked{true, RepairReason::missing, ""});
   d.feed(ProbeFinished{true, "172.18.0.2", "", 1ms});
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 5s}});
   CHECK(d.s.quick_recheck == Duration{0});
+}
+
+namespace {
+
+ProbeFinished refused_at(std::string ip) {
+  ProbeFinished e{false, std::move(ip), "connect: Connection refused", 0ms};
+  e.refused = true;
+  return e;
+}
+
+// Ready at 172.18.0.9; at kT0 a restart event finds the node running at 172.18.0.2, the
+// kubeconfig is rewritten, and the probe of that cycle is refused at kT0 + 1ms.
+Driver refused_after_restart() {
+  auto d = ready_at("172.18.0.9");
+  d.feed(DockerEventSeen{"container start"}, kT0).feed(running_at("172.18.0.2"), kT0);
+  d.feed(KubeconfigWritten{true, "172.18.0.2", ""}, kT0);
+  d.feed(refused_at("172.18.0.2"), kT0 + 1ms);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("after an event, a refused probe is followed by bare connects until one is not refused") {
+  auto d = refused_after_restart();
+  CHECK(d.s.phase == Phase::unready);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 2ms}});
+  CHECK(d.s.listen_wait);
+  CHECK_FALSE(d.s.cycle_active);
+
+  // The timer checks the listener only: no inspect, no kubeconfig check, no probe counted.
+  const auto probes_failed = d.s.counters.probes_failed;
+  d.feed(TimerFired{TimerId::probe}, kT0 + 3ms);
+  CHECK(d.last == std::vector<Command>{CheckListener{"172.18.0.2"}});
+  CHECK(d.s.cycle_active);
+  d.feed(ListenerChecked{"172.18.0.2", true}, kT0 + 3ms);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 2ms}});
+  CHECK(d.s.counters.probes_failed == probes_failed);
+  CHECK(d.s.quick_recheck == 10ms);  // the series does not advance meanwhile
+
+  // Not refused: the probe runs at once, and its success makes the cluster ready.
+  d.feed(TimerFired{TimerId::probe}, kT0 + 5ms).feed(ListenerChecked{"172.18.0.2", false});
+  CHECK(d.last == std::vector<Command>{Probe{"172.18.0.2"}});
+  d.feed(ProbeFinished{true, "172.18.0.2", "", 4ms}, kT0 + 9ms);
+  CHECK(d.s.phase == Phase::ready);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 5s}});
+  CHECK_FALSE(d.s.listen_wait);
+}
+
+TEST_CASE("a probe that fails otherwise after the listener accepted goes back to the series") {
+  auto d = refused_after_restart();
+  d.feed(TimerFired{TimerId::probe}, kT0 + 3ms).feed(ListenerChecked{"172.18.0.2", false});
+  d.feed(ProbeFinished{false, "172.18.0.2", "500: [-]etcd failed", 4ms}, kT0 + 8ms);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
+  CHECK_FALSE(d.s.listen_wait);
+}
+
+TEST_CASE("bare connects stop listen_window after the last event, then the series takes over") {
+  auto d = refused_after_restart();
+  d.feed(TimerFired{TimerId::probe}, kT0 + 999ms);
+  d.feed(ListenerChecked{"172.18.0.2", true}, kT0 + 999ms);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 2ms}});
+  d.feed(TimerFired{TimerId::probe}, kT0 + 1s).feed(ListenerChecked{"172.18.0.2", true}, kT0 + 1s);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
+  // The next look is a whole cycle again, and a refused probe there keeps to the series.
+  d.feed(TimerFired{TimerId::probe}, kT0 + 1010ms);
+  CHECK(d.last == std::vector<Command>{InspectControlPlane{}});
+  d.feed(running_at("172.18.0.2"), kT0 + 1010ms);
+  d.feed(KubeconfigChecked{true, RepairReason::missing, ""}, kT0 + 1010ms);
+  d.feed(refused_at("172.18.0.2"), kT0 + 1011ms);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 15ms}});
+}
+
+TEST_CASE("a refused probe without a recent event, or at another address, keeps its pace") {
+  // Ready, no event: the periodic probe is refused. That is an API server gone without its
+  // container changing; the failure threshold decides, at the normal interval.
+  auto d = ready_at("172.18.0.2");
+  d.feed(TimerFired{TimerId::probe}).feed(running_at("172.18.0.2"));
+  d.feed(KubeconfigChecked{true, RepairReason::missing, ""}).feed(refused_at("172.18.0.2"));
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 5s}});
+  CHECK_FALSE(d.s.listen_wait);
+
+  // A refusal reported for an address that is no longer the kubeconfig's.
+  auto e = ready_at("172.18.0.9");
+  e.feed(DockerEventSeen{"container start"}).feed(running_at("172.18.0.2"));
+  e.feed(KubeconfigWritten{true, "172.18.0.2", ""}).feed(refused_at("172.18.0.7"));
+  CHECK(e.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
+}
+
+TEST_CASE("a Docker event during the bare connects brings back the whole cycle") {
+  // Event while the connect timer is armed: a whole cycle at once, and the timer's later firing
+  // queues a whole cycle, not a connect.
+  auto d = refused_after_restart();
+  d.feed(DockerEventSeen{"network disconnect"}, kT0 + 2ms);
+  CHECK(d.last == std::vector<Command>{InspectControlPlane{}});
+  CHECK_FALSE(d.s.listen_wait);
+  d.feed(TimerFired{TimerId::probe}, kT0 + 3ms);
+  CHECK(d.last.empty());
+  CHECK(d.s.recheck_pending);
+
+  // Event while a connect is out: its result ends the check, and a whole cycle follows.
+  auto e = refused_after_restart();
+  e.feed(TimerFired{TimerId::probe}, kT0 + 3ms);
+  e.feed(DockerEventSeen{"network disconnect"}, kT0 + 3ms);
+  CHECK(e.last.empty());
+  e.feed(ListenerChecked{"172.18.0.2", false}, kT0 + 4ms);
+  CHECK(e.last == std::vector<Command>{InspectControlPlane{}});
+  CHECK_FALSE(e.s.recheck_pending);
+
+  // A result nobody waits for changes nothing.
+  auto f = ready_at("172.18.0.2");
+  const auto before = f.s;
+  f.feed(ListenerChecked{"172.18.0.2", true});
+  CHECK(f.last.empty());
+  CHECK(f.s == before);
 }
