@@ -107,8 +107,13 @@ Result<void> HttpFront::listen(const config::ServerConfig& server) {
 
 void HttpFront::publish(Snapshot snapshot) {
   auto next = std::make_shared<const Snapshot>(std::move(snapshot));
-  const std::lock_guard lock(snapshot_mutex_);
-  snapshot_ = std::move(next);
+  {
+    // Only pointer copies under the lock, on both sides: the niced HTTP thread never holds it
+    // for longer than that, so the supervisor does not wait on it. The old snapshot (when the
+    // HTTP thread no longer holds it either) is freed after the unlock, with `next`.
+    const std::lock_guard lock(snapshot_mutex_);
+    snapshot_.swap(next);
+  }
 }
 
 void HttpFront::beat(std::chrono::steady_clock::time_point now) { last_beat_ = ticks(now); }

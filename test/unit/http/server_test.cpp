@@ -961,6 +961,23 @@ TEST_CASE("server: stop() ends a wait for the CPU budget at once") {
   CHECK(answered == static_cast<int>(http::CpuBudget::kLightRequests));
 }
 
+TEST_CASE("server: a busy request the budget lets go at the pump's first look is answered") {
+  // 2 ms of (fake) CPU per request: the light requests cost exactly the full bucket, which the
+  // 11th request's admit() charges. That leaves the balance at exactly 0, so it waits. The
+  // pump's first admit(), a moment later, finds that moment's refill above 0 and lets it go at
+  // once. The release must reach the waiter however early it comes (the pump's first post and
+  // the release by expires_at, not cancel(), both see to that).
+  static_assert(http::CpuBudget::kBurst == 2ms * http::CpuBudget::kLightRequests);
+  Harness h({.max_cpu_percent = 100}, {}, 2ms);
+  constexpr int kTotal = static_cast<int>(http::CpuBudget::kLightRequests) + 1;
+  int answered = 0;
+  auto done = std::make_shared<bool>(false);
+  spawn(h, busy_client(h, kTotal, &answered), done);
+  REQUIRE(h.run_until([&] { return *done; }, 2s));
+  CHECK(answered == kTotal);
+  CHECK(h.server.stats().cpu_waits == 1);
+}
+
 TEST_CASE("server: busy connections waiting for the CPU budget take turns") {
   // Two connections pipelining 40 requests each, 1 ms of (fake) CPU per request at 10 %: past
   // their first requests both wait, and the budget lets them go in arrival order, one at a time.
