@@ -24,6 +24,9 @@
 #                         it with a note; skip: leave it out
 #   BENCH_EXPOSER_THREADS civetweb worker threads of the Exposer (default 2, its own default)
 #   BENCH_NODE_EXPORTER   path of prometheus-node-exporter (default: on PATH; absent: skipped)
+#   BENCH_SUPERVISION_ONLY 1: only the repairs of the daemon with the CPU budget, idle and
+#                         under load (no throughput rows, no probe gaps, no other server): a
+#                         long run with many changes for tighter intervals
 #
 # The daemon runs three times against the same stand-in cluster: first with the default server
 # limits (one row each for kept-alive and new connections on /readyz); then ("ours") with limits
@@ -48,6 +51,7 @@ ROUNDS=${BENCH_ROUNDS:-5}
 EXPOSER_MODE=${BENCH_EXPOSER:-build}
 EXPOSER_THREADS=${BENCH_EXPOSER_THREADS:-2}
 NODE_EXPORTER=${BENCH_NODE_EXPORTER:-$(command -v prometheus-node-exporter || true)}
+SUPERVISION_ONLY=${BENCH_SUPERVISION_ONLY:-0}
 
 export K8SINPODD="$BUILD/daemon/k8sinpodd" FAKE_KIND="$REPO/test/fakes/kind"
 [[ -x "$K8SINPODD" ]] || { echo "no daemon at $K8SINPODD (ninja -C $BUILD k8sinpodd)" >&2; exit 1; }
@@ -254,8 +258,12 @@ run_ours_defaults() {
 # busy on /readyz, and as many on /metrics, in BENCH_ROUNDS rounds of the three, so that a drift
 # of the machine over the run (another process, dockerd's own state) touches idle and loaded
 # alike. Labelled "PREFIXidle", "PREFIXload /readyz" and "PREFIXload /metrics".
+# The CPU that wrk itself and the daemon used while the changes were made under load goes to a
+# note: on this machine the load generator competes with the node for the same CPUs.
 repair_rounds() {
   local base="http://127.0.0.1:$PORT" path round rounds=$ROUNDS done_changes=0 count
+  local t0 w0 d0
+  local -A wrk_ticks=() daemon_ticks=() ms=()
   ((rounds <= CHANGES)) || rounds=$CHANGES
   for ((round = 1; round <= rounds; round++)); do
     # CHANGES spread over the rounds: the first ones take the remainder.
@@ -267,11 +275,22 @@ repair_rounds() {
         >"$OUT/wrk-$1${path#/}-repairs-$round.txt" 2>&1 &
       LOAD_PID=$!
       sleep 2
+      t0=$(date +%s%3N) w0=$(cpu_ticks "$LOAD_PID") d0=$(cpu_ticks "$DAEMON_PID")
       repairs "${1}load $path" "$count"
+      wrk_ticks[$path]=$((${wrk_ticks[$path]:-0} + $(cpu_ticks "$LOAD_PID") - w0))
+      daemon_ticks[$path]=$((${daemon_ticks[$path]:-0} + $(cpu_ticks "$DAEMON_PID") - d0))
+      ms[$path]=$((${ms[$path]:-0} + $(date +%s%3N) - t0))
       kill -INT "$LOAD_PID"
       wait "$LOAD_PID" || true
       LOAD_PID=""
     done
+  done
+  for path in /readyz /metrics; do
+    ((${ms[$path]:-0} > 0)) || continue
+    # ticks are 10 ms (USER_HZ 100): % of one CPU = ticks * 10 * 100 / ms.
+    note "${1}load $path: during the changes wrk used $((wrk_ticks[$path] * 1000 / ms[$path]))%" \
+      "and k8sinpodd $((daemon_ticks[$path] * 1000 / ms[$path]))% of one CPU" \
+      "($((ms[$path] / 1000)) s)"
   done
 }
 
@@ -392,24 +411,26 @@ print_tables() {
   echo "endpoints under load: wrk $WRK_THREADS threads, $CONNECTIONS connections, $DURATION per" \
     "row; $(nproc) CPUs; $((SECONDS - STARTED)) s in all"
   echo
-  printf '| %-14s | %-8s | %-10s | %10s | %8s | %7s | %7s | %7s | %8s | %7s | %7s | %6s |\n' \
-    target path connection "requests/s" "2xx/s" "p50 ms" "p90 ms" "p99 ms" "non-2xx" "sock er" \
-    "srv CPU" bytes
-  printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------------- ---------- ------------ \
-    ------------ ---------- --------- --------- --------- ---------- --------- --------- --------
-  awk -F, '{
-      rps = $5 > 0 ? $4 * 1000000 / $5 : 0
-      ok = $5 > 0 ? ($4 - $9) * 1000000 / $5 : 0
-      cpu = $5 > 0 ? $11 * 10000 / $5 * 100 : 0
-      printf "| %-14s | %-8s | %-10s | %10.0f | %8.0f | %7.2f | %7.2f | %7.2f | %8d | %7d | %6.0f%% | %6d |\n",
-        $1, $2, $3, rps, ok, $6 / 1000, $7 / 1000, $8 / 1000, $9, $10, cpu, $12
-    }' "$OUT/rows.csv"
-  echo
-  echo "2xx/s: requests/s minus the non-2xx answers (wrk counts statuses >= 400). Latencies are"
-  echo "over all answers, 429 and 503 included. srv CPU: the server process's CPU time over the"
-  echo "run, in % of one core. bytes: body of one 200 response, fetched before the run. sock er:"
-  echo "wrk's connect + read + write + timeout errors."
-  echo
+  if [[ -s "$OUT/rows.csv" ]]; then
+    printf '| %-14s | %-8s | %-10s | %10s | %8s | %7s | %7s | %7s | %8s | %7s | %7s | %6s |\n' \
+      target path connection "requests/s" "2xx/s" "p50 ms" "p90 ms" "p99 ms" "non-2xx" "sock er" \
+      "srv CPU" bytes
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------------- ---------- ------------ \
+      ------------ ---------- --------- --------- --------- ---------- --------- --------- --------
+    awk -F, '{
+        rps = $5 > 0 ? $4 * 1000000 / $5 : 0
+        ok = $5 > 0 ? ($4 - $9) * 1000000 / $5 : 0
+        cpu = $5 > 0 ? $11 * 10000 / $5 * 100 : 0
+        printf "| %-14s | %-8s | %-10s | %10.0f | %8.0f | %7.2f | %7.2f | %7.2f | %8d | %7d | %6.0f%% | %6d |\n",
+          $1, $2, $3, rps, ok, $6 / 1000, $7 / 1000, $8 / 1000, $9, $10, cpu, $12
+      }' "$OUT/rows.csv"
+    echo
+    echo "2xx/s: requests/s minus the non-2xx answers (wrk counts statuses >= 400). Latencies are"
+    echo "over all answers, 429 and 503 included. srv CPU: the server process's CPU time over the"
+    echo "run, in % of one core. bytes: body of one 200 response, fetched before the run. sock er:"
+    echo "wrk's connect + read + write + timeout errors."
+    echo
+  fi
   echo "Supervision (health.interval 1s; ms):"
   printf '| %-58s | %4s | %6s | %6s | %6s |\n' measure N median p95 max
   printf '|%s|%s|%s|%s|%s|\n' \
@@ -427,19 +448,21 @@ print_tables() {
     printf '| %-58s | %4s | %6s | %6s | %6s |\n' "$kind, $label" "$n" "$med" "$p95" "$max"
   done < <(awk -F, '!seen[$1 FS $2]++ { print $1 "," $2 }' "$OUT/supervision.csv")
   echo
-  local idle loaded measure what
-  read -r _ idle _ _ < <(stats probe idle)
-  echo "Median probe gap under each load vs idle ($idle ms):"
-  while IFS= read -r label; do
-    read -r _ loaded _ _ < <(stats probe "$label")
-    printf '  %-30s %5s ms: %s\n' "$label" "$loaded" "$(verdict "$idle" "$loaded")"
-  done < <(awk -F, '$1 == "probe" && $2 != "idle" && !seen[$2]++ { print $2 }' \
-    "$OUT/supervision.csv")
+  local idle loaded measure what n
+  read -r n idle _ _ < <(stats probe idle)
+  if ((n > 0)); then
+    echo "Median probe gap under each load vs idle ($idle ms):"
+    while IFS= read -r label; do
+      read -r _ loaded _ _ < <(stats probe "$label")
+      printf '  %-30s %5s ms: %s\n' "$label" "$loaded" "$(verdict "$idle" "$loaded")"
+    done < <(awk -F, '$1 == "probe" && $2 != "idle" && !seen[$2]++ { print $2 }' \
+      "$OUT/supervision.csv")
+  fi
   # Each daemon's loaded repairs against its own idle ones, made in the same rounds. By the
   # median, and by the mean: the repair figures mix fast repairs with a mode one re-check later,
   # and a median of a few dozen can land on either side of that gap; the mean uses every sample,
   # and the bootstrap interval says how far chance alone moves the comparison.
-  local prefix base label n mi ml pct lo hi
+  local prefix base label mi ml pct lo hi
   for measure in repair logged detect self; do
     case "$measure" in
       repair) what="client, t1 -> ready" ;;
@@ -490,6 +513,17 @@ main() {
   "$FAKE_KIND" create cluster --name "$CLUSTER" --kubeconfig "$T/kind-kc" --wait 60s \
     >"$T/kind-create.log" 2>&1 || fail "kind create cluster failed: $(tail -n 3 "$T/kind-create.log")"
 
+  if [[ "$SUPERVISION_ONLY" == 1 ]]; then
+    log "k8sinpodd with max_connections 256, no rate limit, the default CPU budget: repairs only"
+    ours_config 256 0
+    start_ours
+    repair_rounds ""
+    stop_daemon TERM
+    cp "$T/daemon.log" "$OUT/daemon-ours.log"
+    [[ "$DAEMON_RC" == 0 ]] || fail "k8sinpodd exited $DAEMON_RC"
+    print_tables | tee "$OUT/table.txt"
+    return
+  fi
   log "k8sinpodd with the default server limits"
   run_ours_defaults
   log "k8sinpodd with max_connections 256, no rate limit, the default CPU budget"
