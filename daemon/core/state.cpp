@@ -321,7 +321,7 @@ class Stepper {
     }
     if (s_.phase == Phase::ready) s_.quick_recheck = Duration{0};
     if (refused && s_.quick_recheck > Duration{0} && s_.control_plane_running &&
-        s_.change_seen_at && now_ - *s_.change_seen_at < policy_.listen_window) {
+        within_listen_window()) {
       // The node is back and its API server about to listen: watch the port closely. The
       // series does not advance meanwhile.
       s_.listen_wait = true;
@@ -346,6 +346,14 @@ class Stepper {
     s_.change_seen_at = now_;
   }
 
+  // Within listen_window of the last change. A clock that went back since ends the window: the
+  // bare connects must not run for as long as the clock needs to catch up.
+  bool within_listen_window() const {
+    if (!s_.change_seen_at) return false;
+    const auto since = now_ - *s_.change_seen_at;
+    return since >= Duration{0} && since < policy_.listen_window;
+  }
+
   void supervise(const ControlPlaneInspected& e) {
     s_.cycle_active = true;
     if (!s_.control_plane_running) {
@@ -355,6 +363,8 @@ class Stepper {
         return back_off(s_.last_error);
       }
       if (!s_.control_plane_down_since) s_.control_plane_down_since = now_;
+      // Its API server restarts with it: a success from before does not count once it is back.
+      s_.last_probe_success_ip.clear();
       settle();
       // Docker's restart policy (on-failure:1) may bring it back; past the grace, recreate.
       if (now_ - *s_.control_plane_down_since >= policy_.restart_grace) {
@@ -529,6 +539,8 @@ std::vector<Check> readiness_checks(const State& s, const Policy& policy) {
   std::string api_reason;
   if (!s.last_probe_success) {
     api_reason = "no successful probe yet";
+  } else if (s.last_probe_success_ip.empty()) {
+    api_reason = "no successful probe since the control plane was last down";
   } else if (!current) {
     api_reason = "no successful probe at the current address yet";
   } else if (!api_ok) {

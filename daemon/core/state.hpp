@@ -107,7 +107,9 @@ struct State {
   int consecutive_probe_failures = 0;
   std::optional<ProbeRecord> last_probe;
   std::optional<TimePoint> last_probe_success;
-  std::string last_probe_success_ip;  // the address that answered; readiness needs the current one
+  // The address that answered; readiness needs the current one. Cleared when the control plane
+  // is seen down: after its restart, only a new success counts.
+  std::string last_probe_success_ip;
   int failed_attempts = 0;  // consecutive failed create/adopt attempts (drives the backoff)
   Duration current_backoff{0};
   std::string last_error;           // why the last step failed, for logs and /status

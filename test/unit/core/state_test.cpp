@@ -581,7 +581,8 @@ TEST_CASE("after an event, a refused probe is followed by bare connects until on
   CHECK(d.s.quick_recheck == 10ms);  // the series does not advance meanwhile
 
   // Not refused: the probe runs at once, and its success makes the cluster ready.
-  d.feed(TimerFired{TimerId::probe}, kT0 + 5ms).feed(ListenerChecked{"172.18.0.2", false});
+  d.feed(TimerFired{TimerId::probe}, kT0 + 5ms);
+  d.feed(ListenerChecked{"172.18.0.2", false}, kT0 + 5ms);
   CHECK(d.last == std::vector<Command>{Probe{"172.18.0.2"}});
   d.feed(ProbeFinished{true, "172.18.0.2", "", 4ms}, kT0 + 9ms);
   CHECK(d.s.phase == Phase::ready);
@@ -591,7 +592,8 @@ TEST_CASE("after an event, a refused probe is followed by bare connects until on
 
 TEST_CASE("a probe that fails otherwise after the listener accepted goes back to the series") {
   auto d = refused_after_restart();
-  d.feed(TimerFired{TimerId::probe}, kT0 + 3ms).feed(ListenerChecked{"172.18.0.2", false});
+  d.feed(TimerFired{TimerId::probe}, kT0 + 3ms);
+  d.feed(ListenerChecked{"172.18.0.2", false}, kT0 + 3ms);
   d.feed(ProbeFinished{false, "172.18.0.2", "500: [-]etcd failed", 4ms}, kT0 + 8ms);
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
   CHECK_FALSE(d.s.listen_wait);
@@ -649,10 +651,66 @@ TEST_CASE("a Docker event during the bare connects brings back the whole cycle")
   CHECK(e.last == std::vector<Command>{InspectControlPlane{}});
   CHECK_FALSE(e.s.recheck_pending);
 
-  // A result nobody waits for changes nothing.
+  // A result nobody waits for changes nothing: idle, or during a whole cycle.
   auto f = ready_at("172.18.0.2");
   const auto before = f.s;
   f.feed(ListenerChecked{"172.18.0.2", true});
   CHECK(f.last.empty());
   CHECK(f.s == before);
+  auto g = refused_after_restart();
+  g.feed(DockerEventSeen{"container start"}, kT0 + 2ms);
+  REQUIRE(g.last == std::vector<Command>{InspectControlPlane{}});
+  const auto mid_cycle = g.s;
+  g.feed(ListenerChecked{"172.18.0.2", false}, kT0 + 3ms);
+  CHECK(g.last.empty());
+  CHECK(g.s == mid_cycle);
+}
+
+TEST_CASE("a connect refused at another address runs the probe, a reload ends the connects") {
+  // The kubeconfig's address is what the connects watch: a refusal elsewhere says nothing
+  // about it, and the probe finds out.
+  auto d = refused_after_restart();
+  d.feed(TimerFired{TimerId::probe}, kT0 + 3ms);
+  d.feed(ListenerChecked{"172.18.0.7", true}, kT0 + 3ms);
+  CHECK(d.last == std::vector<Command>{Probe{"172.18.0.2"}});
+  CHECK_FALSE(d.s.listen_wait);
+
+  // A reload re-arms the timer with the interval: its firing is a whole cycle.
+  auto e = refused_after_restart();
+  e.feed(ConfigReloaded{}, kT0 + 2ms);
+  CHECK(e.last == std::vector<Command>{ArmTimer{TimerId::probe, 5s}});
+  e.feed(TimerFired{TimerId::probe}, kT0 + 5s);
+  CHECK(e.last == std::vector<Command>{InspectControlPlane{}});
+}
+
+TEST_CASE("a wall clock that went back ends the bare connects") {
+  // Otherwise they would go on, every 2 ms and with no whole cycle, until the clock caught up.
+  auto d = refused_after_restart();
+  d.feed(TimerFired{TimerId::probe}, kT0 - 1h);
+  d.feed(ListenerChecked{"172.18.0.2", true}, kT0 - 1h);
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
+  CHECK_FALSE(d.s.listen_wait);
+}
+
+TEST_CASE("a node restarted at the same address is not ready until a new probe passes") {
+  // A success from before the restart does not count once the control plane was seen down; so
+  // the refused probe after the restart leaves it unready, and the bare connects watch it.
+  auto d = ready_at("172.18.0.2");
+  ControlPlaneInspected stopped;
+  stopped.ok = true;
+  stopped.found = true;
+  d.feed(DockerEventSeen{"container die"}, kT0).feed(stopped, kT0);
+  CHECK(d.s.phase == Phase::unready);
+  d.feed(DockerEventSeen{"container start"}, kT0 + 1s).feed(running_at("172.18.0.2"), kT0 + 1s);
+  CHECK(d.last == std::vector<Command>{CheckKubeconfig{}});
+  d.feed(KubeconfigChecked{true, RepairReason::missing, ""}, kT0 + 1s);
+  d.feed(refused_at("172.18.0.2"), kT0 + 1s + 1ms);
+  CHECK(d.s.phase == Phase::unready);
+  CHECK(readiness_checks(d.s, d.p)[3].reason ==
+        "no successful probe since the control plane was last down");
+  CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 2ms}});
+  d.feed(TimerFired{TimerId::probe}, kT0 + 1s + 3ms);
+  d.feed(ListenerChecked{"172.18.0.2", false}, kT0 + 1s + 3ms);
+  d.feed(ProbeFinished{true, "172.18.0.2", "", 4ms}, kT0 + 1s + 7ms);
+  CHECK(d.s.phase == Phase::ready);
 }
