@@ -345,6 +345,7 @@ void App::execute(const core::Command& command) {
                   e.found = r->found;
                   e.running = r->running;
                   e.ip = r->ip;
+                  e.started_at = r->started_at;
                   e.error = r->detail;  // why a running control plane has no address
                 } else {
                   e.error = r.error().message;

@@ -111,10 +111,19 @@ class Stepper {
     s_.control_plane_running = e.found && e.running && !e.ip.empty();
     // Never keep an address Docker no longer reports: a stale private IP must not be dialled.
     s_.control_plane_ip = s_.control_plane_running ? e.ip : std::string();
+    // Restarted since the last look (dockerd or the container restarted while no inspect saw
+    // it stopped): its API server restarted too, so a success from before does not count.
+    if (!e.started_at.empty()) {
+      if (!s_.control_plane_started_at.empty() && e.started_at != s_.control_plane_started_at) {
+        s_.last_probe_success_ip.clear();
+      }
+      s_.control_plane_started_at = e.started_at;
+    }
 
     switch (s_.phase) {
       case Phase::discovering:
         if (s_.control_plane_running) {
+          s_.last_probe_success_ip.clear();  // nobody watched it meanwhile
           s_.adopted = true;
           s_.phase = Phase::configuring;
           s_.cycle_active = true;
@@ -363,7 +372,8 @@ class Stepper {
         return back_off(s_.last_error);
       }
       if (!s_.control_plane_down_since) s_.control_plane_down_since = now_;
-      // Its API server restarts with it: a success from before does not count once it is back.
+      // Its API server restarts with it (or, without an address, is out of reach): a success
+      // from before does not count once it is back.
       s_.last_probe_success_ip.clear();
       settle();
       // Docker's restart policy (on-failure:1) may bring it back; past the grace, recreate.
@@ -444,6 +454,7 @@ class Stepper {
     s_.control_plane_down_since.reset();
     s_.last_probe_success.reset();
     s_.last_probe_success_ip.clear();
+    s_.control_plane_started_at.clear();
     s_.kubeconfig_ok = false;
     s_.kubeconfig_ip.clear();
     s_.cycle_active = false;
@@ -534,13 +545,14 @@ std::vector<Check> readiness_checks(const State& s, const Policy& policy) {
 
   // A success counts only for the address Docker reports now: after an IP change the API
   // server must answer at the new address before the cluster is ready again.
-  const bool current = s.last_probe_success && s.last_probe_success_ip == s.control_plane_ip;
+  const bool current = s.last_probe_success && !s.last_probe_success_ip.empty() &&
+                       s.last_probe_success_ip == s.control_plane_ip;
   const bool api_ok = current && s.consecutive_probe_failures < policy.failure_threshold;
   std::string api_reason;
   if (!s.last_probe_success) {
     api_reason = "no successful probe yet";
   } else if (s.last_probe_success_ip.empty()) {
-    api_reason = "no successful probe since the control plane was last down";
+    api_reason = "no successful probe since the control plane last stopped or restarted";
   } else if (!current) {
     api_reason = "no successful probe at the current address yet";
   } else if (!api_ok) {

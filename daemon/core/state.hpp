@@ -108,8 +108,9 @@ struct State {
   std::optional<ProbeRecord> last_probe;
   std::optional<TimePoint> last_probe_success;
   // The address that answered; readiness needs the current one. Cleared when the control plane
-  // is seen down: after its restart, only a new success counts.
+  // is seen down or restarted (a new started_at), and on adopt: only a new success counts then.
   std::string last_probe_success_ip;
+  std::string control_plane_started_at;  // as the last inspect reported it; "" unknown
   int failed_attempts = 0;  // consecutive failed create/adopt attempts (drives the backoff)
   Duration current_backoff{0};
   std::string last_error;           // why the last step failed, for logs and /status
@@ -150,11 +151,12 @@ struct ClustersListed {
   bool docker_reachable = true;  // the shell pings Docker first; false: that ping failed
 };
 struct ControlPlaneInspected {
-  bool ok = false;       // false: the Docker API call failed
-  std::string error;     // why it failed; when ok: why a running control plane has no address
-  bool found = false;    // a container with the control-plane labels exists
-  bool running = false;  // and it is running
-  std::string ip;        // its IPv4 address on the configured network; may be empty
+  bool ok = false;         // false: the Docker API call failed
+  std::string error;       // why it failed; when ok: why a running control plane has no address
+  bool found = false;      // a container with the control-plane labels exists
+  bool running = false;    // and it is running
+  std::string ip;          // its IPv4 address on the configured network; may be empty
+  std::string started_at;  // when it last started (Docker's text, compared only); may be empty
 };
 struct ClusterCreated {
   bool ok = false;

@@ -192,6 +192,7 @@ asio::awaitable<Result<ControlPlane>> Client::control_plane(std::string cluster,
   if (!info) co_return fail(request_prefix(endpoint_, target) + info.error().message);
   ControlPlane cp = std::move(*selected);
   cp.running = info->running;
+  cp.started_at = info->started_at;
   if (!cp.running) co_return cp;
 
   const auto it = info->ipv4_by_network.find(network);

@@ -57,7 +57,8 @@ class Client {
   /// The control plane of kind cluster `cluster` and its IPv4 address on `network` (usually
   /// `kind`): lists all containers (stopped too) labelled as that cluster's control plane,
   /// picks one with `select_control_plane`, inspects it and reads the address of `network` by
-  /// name. Not found: `found == false`. Stopped: `running == false`, `ip` empty. Running but
+  /// name, and when it last started. Not found: `found == false`. Stopped: `running == false`,
+  /// `ip` empty. Running but
   /// without an address on `network`: an error naming the networks it has.
   boost::asio::awaitable<Result<ControlPlane>> control_plane(std::string cluster,
                                                              std::string network);

@@ -298,6 +298,9 @@ Result<ContainerInfo> parse_inspect(std::string_view text) {
     auto status = optional_string(**state, "Status", ".State.Status");
     if (!status) return status.error();
     info.status = std::move(*status);
+    auto started = optional_string(**state, "StartedAt", ".State.StartedAt");
+    if (!started) return started.error();
+    info.started_at = std::move(*started);
   }
 
   auto settings = optional_object(*root, "NetworkSettings", ".NetworkSettings");

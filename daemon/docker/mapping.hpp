@@ -59,13 +59,17 @@ struct ContainerInfo {
   std::string name;  // without the leading "/": "ci-control-plane"
   bool running = false;
   std::string status;  // .State.Status: "running", "exited", ...
+  /// .State.StartedAt as Docker wrote it (RFC 3339): when it last started. Compared, never
+  /// parsed: a different value means the container was restarted.
+  std::string started_at;
   /// .NetworkSettings.Networks.<network>.IPAddress by network name. Empty string while the
   /// container is stopped. Read the address of one network by its name (kind-contract.md):
   /// never glue all networks' addresses together as a `{{range}}` template would.
   std::map<std::string, std::string> ipv4_by_network;
 };
 
-/// Parses the `GET /containers/{id}/json` body. `Id` is required; `Name`, `State`,
+/// Parses the `GET /containers/{id}/json` body (`.State.StartedAt` a string too). `Id` is
+/// required; `Name`, `State`,
 /// `NetworkSettings.Networks` may be absent or null (empty values). A wrong type, or an
 /// `IPAddress` that is neither empty nor a dotted-quad IPv4 address, is an error.
 Result<ContainerInfo> parse_inspect(std::string_view json);
@@ -91,9 +95,10 @@ struct ControlPlane {
   bool found = false;    // a container labelled as the cluster's control plane exists
   bool running = false;  // it is running (only then does it have an address)
   std::string id;
-  std::string name;    // without the leading "/"
-  std::string ip;      // IPv4 on the requested network; "" unless running
-  std::string detail;  // why a running control plane has no address; "" otherwise
+  std::string name;        // without the leading "/"
+  std::string ip;          // IPv4 on the requested network; "" unless running
+  std::string started_at;  // .State.StartedAt of the inspected container; "" unless found
+  std::string detail;      // why a running control plane has no address; "" otherwise
 };
 
 /// Picks the control plane of `cluster` from a container list: the containers labelled

@@ -232,6 +232,7 @@ TEST_CASE("parse_inspect: two networks, each address kept under its own name") {
   CHECK(info->name == "ci-control-plane");
   CHECK(info->running);
   CHECK(info->status == "running");
+  CHECK(info->started_at == "2025-06-02T10:11:13.5Z");
   REQUIRE(info->ipv4_by_network.size() == 2);
   CHECK(info->ipv4_by_network.at("kind") == "172.18.0.2");
   CHECK(info->ipv4_by_network.at("bridge") == "172.17.0.3");
@@ -242,6 +243,7 @@ TEST_CASE("parse_inspect: stopped container has no address") {
   REQUIRE(info.has_value());
   CHECK_FALSE(info->running);
   CHECK(info->status == "exited");
+  CHECK(info->started_at == "2025-06-02T10:11:13.5Z");  // its last start, kept while stopped
   REQUIRE(info->ipv4_by_network.count("kind") == 1);
   CHECK(info->ipv4_by_network.at("kind").empty());
 }
@@ -252,6 +254,7 @@ TEST_CASE("parse_inspect: absent and null sections are empty, not errors") {
   CHECK(bare->name.empty());
   CHECK_FALSE(bare->running);
   CHECK(bare->status.empty());
+  CHECK(bare->started_at.empty());
   CHECK(bare->ipv4_by_network.empty());
 
   const auto nulls = parse_inspect(
@@ -279,6 +282,8 @@ TEST_CASE("parse_inspect: bad bodies are errors naming the field") {
       {R"({"Id":"a","State":{"Running":"true"}})",
        "response .State.Running: expected bool, got string"},
       {R"({"Id":"a","State":{"Status":1}})", "response .State.Status: expected string, got number"},
+      {R"({"Id":"a","State":{"StartedAt":0}})",
+       "response .State.StartedAt: expected string, got number"},
       {R"({"Id":"a","NetworkSettings":[]})", "response .NetworkSettings: expected object"},
       {R"({"Id":"a","NetworkSettings":{"Networks":[]}})",
        "response .NetworkSettings.Networks: expected object, got array"},
