@@ -30,6 +30,14 @@ ControlPlaneInspected running_at(std::string ip) {
   return e;
 }
 
+// Found, not running: what an inspect of a stopped control plane reports.
+ControlPlaneInspected stopped_control_plane() {
+  ControlPlaneInspected e;
+  e.ok = true;
+  e.found = true;
+  return e;
+}
+
 // Drives a state through events, asserting nothing itself; tests check the result.
 struct Driver {
   State s;
@@ -101,10 +109,7 @@ TEST_CASE("existing cluster with a running control plane is adopted, not created
 
 TEST_CASE("existing cluster whose control plane is stopped is deleted, then created") {
   Driver d;
-  ControlPlaneInspected stopped;
-  stopped.ok = true;
-  stopped.found = true;
-  stopped.running = false;
+  const auto stopped = stopped_control_plane();
   d.feed(Started{}).feed(ClustersListed{true, true, ""}).feed(stopped);
   CHECK(d.s.phase == Phase::deleting);
   CHECK(d.last == std::vector<Command>{DeleteCluster{}});
@@ -219,10 +224,7 @@ TEST_CASE("failures below the threshold keep ready, the threshold makes unready,
 
 TEST_CASE("a stopped control plane is never probed at its stale address") {
   auto d = ready_at("172.18.0.2");
-  ControlPlaneInspected stopped;
-  stopped.ok = true;
-  stopped.found = true;
-  stopped.running = false;
+  const auto stopped = stopped_control_plane();
   d.feed(TimerFired{TimerId::probe}).feed(stopped);
   CHECK(d.s.control_plane_ip.empty());
   CHECK(d.s.phase == Phase::unready);
@@ -425,9 +427,7 @@ TEST_CASE("a control plane that is gone is given restart_grace before it is recr
 
 TEST_CASE("a control plane back within the grace period is kept") {
   auto d = ready_at("172.18.0.2");
-  ControlPlaneInspected stopped;
-  stopped.ok = true;
-  stopped.found = true;
+  const auto stopped = stopped_control_plane();
   d.feed(DockerEventSeen{"container stop"}, kT0).feed(stopped, kT0);
   d.feed(DockerEventSeen{"container start"}, kT0 + 3s).feed(running_at("172.18.0.4"), kT0 + 3s);
   CHECK(d.last == std::vector<Command>{WriteKubeconfig{"172.18.0.4"}});
@@ -518,9 +518,7 @@ TEST_CASE("a config reload lifts the crash-loop guard and re-arms the probe time
 
 TEST_CASE("after a Docker event, a cluster that is not ready is re-checked soon, growing by half") {
   auto d = ready_at("172.18.0.2");
-  ControlPlaneInspected stopped;
-  stopped.ok = true;
-  stopped.found = true;
+  const auto stopped = stopped_control_plane();
   d.feed(DockerEventSeen{"container die"}).feed(stopped);
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
   std::vector<Duration> delays;
@@ -561,6 +559,11 @@ Driver refused_after_restart() {
   return d;
 }
 
+// The armed probe timer fires at `at`, and the bare connect it starts comes back at once.
+void connect_at(Driver& d, TimePoint at, bool refused, std::string ip = "172.18.0.2") {
+  d.feed(TimerFired{TimerId::probe}, at).feed(ListenerChecked{std::move(ip), refused}, at);
+}
+
 }  // namespace
 
 TEST_CASE("after an event, a refused probe is followed by bare connects until one is not refused") {
@@ -581,8 +584,7 @@ TEST_CASE("after an event, a refused probe is followed by bare connects until on
   CHECK(d.s.quick_recheck == 10ms);  // the series does not advance meanwhile
 
   // Not refused: the probe runs at once, and its success makes the cluster ready.
-  d.feed(TimerFired{TimerId::probe}, kT0 + 5ms);
-  d.feed(ListenerChecked{"172.18.0.2", false}, kT0 + 5ms);
+  connect_at(d, kT0 + 5ms, false);
   CHECK(d.last == std::vector<Command>{Probe{"172.18.0.2"}});
   d.feed(ProbeFinished{true, "172.18.0.2", "", 4ms}, kT0 + 9ms);
   CHECK(d.s.phase == Phase::ready);
@@ -592,8 +594,7 @@ TEST_CASE("after an event, a refused probe is followed by bare connects until on
 
 TEST_CASE("a probe that fails otherwise after the listener accepted goes back to the series") {
   auto d = refused_after_restart();
-  d.feed(TimerFired{TimerId::probe}, kT0 + 3ms);
-  d.feed(ListenerChecked{"172.18.0.2", false}, kT0 + 3ms);
+  connect_at(d, kT0 + 3ms, false);
   d.feed(ProbeFinished{false, "172.18.0.2", "500: [-]etcd failed", 4ms}, kT0 + 8ms);
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
   CHECK_FALSE(d.s.listen_wait);
@@ -601,10 +602,9 @@ TEST_CASE("a probe that fails otherwise after the listener accepted goes back to
 
 TEST_CASE("bare connects stop listen_window after the last event, then the series takes over") {
   auto d = refused_after_restart();
-  d.feed(TimerFired{TimerId::probe}, kT0 + 999ms);
-  d.feed(ListenerChecked{"172.18.0.2", true}, kT0 + 999ms);
+  connect_at(d, kT0 + 999ms, true);
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 2ms}});
-  d.feed(TimerFired{TimerId::probe}, kT0 + 1s).feed(ListenerChecked{"172.18.0.2", true}, kT0 + 1s);
+  connect_at(d, kT0 + 1s, true);
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
   // The next look is a whole cycle again, and a refused probe there keeps to the series.
   d.feed(TimerFired{TimerId::probe}, kT0 + 1010ms);
@@ -670,8 +670,7 @@ TEST_CASE("a connect refused at another address runs the probe, a reload ends th
   // The kubeconfig's address is what the connects watch: a refusal elsewhere says nothing
   // about it, and the probe finds out.
   auto d = refused_after_restart();
-  d.feed(TimerFired{TimerId::probe}, kT0 + 3ms);
-  d.feed(ListenerChecked{"172.18.0.7", true}, kT0 + 3ms);
+  connect_at(d, kT0 + 3ms, true, "172.18.0.7");
   CHECK(d.last == std::vector<Command>{Probe{"172.18.0.2"}});
   CHECK_FALSE(d.s.listen_wait);
 
@@ -686,8 +685,7 @@ TEST_CASE("a connect refused at another address runs the probe, a reload ends th
 TEST_CASE("a wall clock that went back ends the bare connects") {
   // Otherwise they would go on, every 2 ms and with no whole cycle, until the clock caught up.
   auto d = refused_after_restart();
-  d.feed(TimerFired{TimerId::probe}, kT0 - 1h);
-  d.feed(ListenerChecked{"172.18.0.2", true}, kT0 - 1h);
+  connect_at(d, kT0 - 1h, true);
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 10ms}});
   CHECK_FALSE(d.s.listen_wait);
 }
@@ -696,9 +694,7 @@ TEST_CASE("a node restarted at the same address is not ready until a new probe p
   // A success from before the restart does not count once the control plane was seen down; so
   // the refused probe after the restart leaves it unready, and the bare connects watch it.
   auto d = ready_at("172.18.0.2");
-  ControlPlaneInspected stopped;
-  stopped.ok = true;
-  stopped.found = true;
+  const auto stopped = stopped_control_plane();
   d.feed(DockerEventSeen{"container die"}, kT0).feed(stopped, kT0);
   CHECK(d.s.phase == Phase::unready);
   // While it is down, no check passes with a reason, nor fails without one.
@@ -712,8 +708,7 @@ TEST_CASE("a node restarted at the same address is not ready until a new probe p
   CHECK(readiness_checks(d.s, d.p)[3].reason ==
         "no successful probe since the control plane last stopped or restarted");
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 2ms}});
-  d.feed(TimerFired{TimerId::probe}, kT0 + 1s + 3ms);
-  d.feed(ListenerChecked{"172.18.0.2", false}, kT0 + 1s + 3ms);
+  connect_at(d, kT0 + 1s + 3ms, false);
   d.feed(ProbeFinished{true, "172.18.0.2", "", 4ms}, kT0 + 1s + 7ms);
   CHECK(d.s.phase == Phase::ready);
 }
