@@ -169,6 +169,8 @@ $ test/sandbox/sandbox.sh exec bench/endpoints_load.sh "$PWD/build/release" /tmp
   covered-by system.bench_endpoints_smoke
 $ BENCH_DURATION=5s BENCH_CHANGES=3 test/sandbox/sandbox.sh exec bench/endpoints_load.sh "$PWD/build/release"
   covered-by system.bench_endpoints_smoke
+$ BENCH_CHANGES=120 BENCH_ROUNDS=8 BENCH_SUPERVISION_ONLY=1 test/sandbox/sandbox.sh exec bench/endpoints_load.sh "$PWD/build/release" /tmp/k8sp-bench-long
+  covered-by system.bench_endpoints_repairs_smoke
 $ cmake --preset fuzz && cmake --build --preset fuzz
   covered-by ci:cmake --build --preset fuzz
 $ test/lint/tidy.sh build/dev
