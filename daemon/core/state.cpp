@@ -111,8 +111,8 @@ class Stepper {
     s_.control_plane_running = e.found && e.running && !e.ip.empty();
     // Never keep an address Docker no longer reports: a stale private IP must not be dialled.
     s_.control_plane_ip = s_.control_plane_running ? e.ip : std::string();
-    // Restarted since the last look (dockerd or the container restarted while no inspect saw
-    // it stopped): its API server restarted too, so a success from before does not count.
+    // Restarted since the last look (seen stopped meanwhile or not: dockerd may have restarted
+    // it unseen): its API server restarted too, so a success from before does not count.
     if (!e.started_at.empty()) {
       if (!s_.control_plane_started_at.empty() && e.started_at != s_.control_plane_started_at) {
         s_.last_probe_success_ip.clear();
@@ -372,9 +372,6 @@ class Stepper {
         return back_off(s_.last_error);
       }
       if (!s_.control_plane_down_since) s_.control_plane_down_since = now_;
-      // Its API server restarts with it (or, without an address, is out of reach): a success
-      // from before does not count once it is back.
-      s_.last_probe_success_ip.clear();
       settle();
       // Docker's restart policy (on-failure:1) may bring it back; past the grace, recreate.
       if (now_ - *s_.control_plane_down_since >= policy_.restart_grace) {
@@ -439,10 +436,7 @@ class Stepper {
                       "); not recreating until the window rolls over or the config is reloaded";
     s_.last_error = "crash-loop guard: " + s_.guard_reason;
     s_.phase = Phase::guarded;
-    s_.cycle_active = false;
-    s_.recheck_pending = false;
-    s_.listen_wait = false;
-    s_.listener_checking = false;
+    drop_cycle();
     const auto until = s_.creations.front() + policy_.window - now_;
     emit(ArmTimer{TimerId::guard,
                   std::max(Duration{1}, std::chrono::duration_cast<Duration>(until))});
@@ -457,6 +451,11 @@ class Stepper {
     s_.control_plane_started_at.clear();
     s_.kubeconfig_ok = false;
     s_.kubeconfig_ip.clear();
+    drop_cycle();
+  }
+
+  // No check cycle runs or is due any more (the daemon leaves supervision).
+  void drop_cycle() {
     s_.cycle_active = false;
     s_.recheck_pending = false;
     s_.listen_wait = false;
@@ -464,8 +463,7 @@ class Stepper {
   }
 
   void back_off(const std::string& error) {
-    s_.listen_wait = false;
-    s_.listener_checking = false;
+    drop_cycle();
     ++s_.failed_attempts;
     s_.current_backoff = backoff_delay(s_.failed_attempts, policy_);
     s_.last_error = error;
@@ -552,7 +550,7 @@ std::vector<Check> readiness_checks(const State& s, const Policy& policy) {
   if (!s.last_probe_success) {
     api_reason = "no successful probe yet";
   } else if (s.last_probe_success_ip.empty()) {
-    api_reason = "no successful probe since the control plane last stopped or restarted";
+    api_reason = "no successful probe since the control plane last restarted";
   } else if (!current) {
     api_reason = "no successful probe at the current address yet";
   } else if (!api_ok) {

@@ -108,7 +108,7 @@ struct State {
   std::optional<ProbeRecord> last_probe;
   std::optional<TimePoint> last_probe_success;
   // The address that answered; readiness needs the current one. Cleared when the control plane
-  // is seen down or restarted (a new started_at), and on adopt: only a new success counts then.
+  // restarted (a new started_at) and on adopt: only a new success counts then.
   std::string last_probe_success_ip;
   std::string control_plane_started_at;  // as the last inspect reported it; "" unknown
   int failed_attempts = 0;  // consecutive failed create/adopt attempts (drives the backoff)

@@ -21,12 +21,15 @@ Policy policy() {
   return p;
 }
 
-ControlPlaneInspected running_at(std::string ip) {
+constexpr const char* kStarted = "2026-12-03T10:00:00Z";  // the node's start time, unchanged
+
+ControlPlaneInspected running_at(std::string ip, std::string started_at = kStarted) {
   ControlPlaneInspected e;
   e.ok = true;
   e.found = true;
   e.running = true;
   e.ip = std::move(ip);
+  e.started_at = std::move(started_at);
   return e;
 }
 
@@ -691,8 +694,8 @@ TEST_CASE("a wall clock that went back ends the bare connects") {
 }
 
 TEST_CASE("a node restarted at the same address is not ready until a new probe passes") {
-  // A success from before the restart does not count once the control plane was seen down; so
-  // the refused probe after the restart leaves it unready, and the bare connects watch it.
+  // A success from before the restart (a new start time) does not count: the refused probe
+  // after it leaves the cluster unready, and the bare connects watch it.
   auto d = ready_at("172.18.0.2");
   const auto stopped = stopped_control_plane();
   d.feed(DockerEventSeen{"container die"}, kT0).feed(stopped, kT0);
@@ -700,13 +703,14 @@ TEST_CASE("a node restarted at the same address is not ready until a new probe p
   // While it is down, no check passes with a reason, nor fails without one.
   for (const auto& c : readiness_checks(d.s, d.p)) CHECK_MESSAGE(c.ok == c.reason.empty(), c.name);
   CHECK_FALSE(readiness_checks(d.s, d.p)[3].ok);
-  d.feed(DockerEventSeen{"container start"}, kT0 + 1s).feed(running_at("172.18.0.2"), kT0 + 1s);
+  d.feed(DockerEventSeen{"container start"}, kT0 + 1s);
+  d.feed(running_at("172.18.0.2", "2026-12-03T10:00:01Z"), kT0 + 1s);
   CHECK(d.last == std::vector<Command>{CheckKubeconfig{}});
   d.feed(KubeconfigChecked{true, RepairReason::missing, ""}, kT0 + 1s);
   d.feed(refused_at("172.18.0.2"), kT0 + 1s + 1ms);
   CHECK(d.s.phase == Phase::unready);
   CHECK(readiness_checks(d.s, d.p)[3].reason ==
-        "no successful probe since the control plane last stopped or restarted");
+        "no successful probe since the control plane last restarted");
   CHECK(d.last == std::vector<Command>{ArmTimer{TimerId::probe, 2ms}});
   connect_at(d, kT0 + 1s + 3ms, false);
   d.feed(ProbeFinished{true, "172.18.0.2", "", 4ms}, kT0 + 1s + 7ms);
@@ -716,20 +720,11 @@ TEST_CASE("a node restarted at the same address is not ready until a new probe p
 TEST_CASE("a restart seen only as a new start time also needs a new probe to be ready") {
   // dockerd restarted (every inspect failed meanwhile) and started the node again at the same
   // address: no inspect saw it stopped, but its start time changed.
-  auto started = [](const char* at) {
-    auto e = running_at("172.18.0.2");
-    e.started_at = at;
-    return e;
-  };
   auto d = ready_at("172.18.0.2");
-  d.feed(TimerFired{TimerId::probe}, kT0).feed(started("2026-12-03T10:00:00Z"), kT0);
-  d.feed(KubeconfigChecked{true, RepairReason::missing, ""}, kT0);
-  d.feed(ProbeFinished{true, "172.18.0.2", "", 1ms}, kT0);
-  REQUIRE(d.s.phase == Phase::ready);
 
   // The same start time: a refused probe is one failure under the threshold, still ready.
   auto same = d;
-  same.feed(TimerFired{TimerId::probe}, kT0 + 5s).feed(started("2026-12-03T10:00:00Z"));
+  same.feed(TimerFired{TimerId::probe}, kT0 + 5s).feed(running_at("172.18.0.2"));
   same.feed(KubeconfigChecked{true, RepairReason::missing, ""});
   same.feed(refused_at("172.18.0.2"), kT0 + 5s);
   CHECK(same.s.phase == Phase::ready);
@@ -738,7 +733,8 @@ TEST_CASE("a restart seen only as a new start time also needs a new probe to be 
   docker_down.error = "docker: connection refused";
   d.feed(TimerFired{TimerId::probe}, kT0 + 5s).feed(docker_down, kT0 + 5s);
   CHECK(d.s.phase == Phase::unready);
-  d.feed(DockerStreamConnected{}, kT0 + 20s).feed(started("2026-12-03T10:00:20Z"), kT0 + 20s);
+  d.feed(DockerStreamConnected{}, kT0 + 20s);
+  d.feed(running_at("172.18.0.2", "2026-12-03T10:00:20Z"), kT0 + 20s);
   d.feed(KubeconfigChecked{true, RepairReason::missing, ""}, kT0 + 20s);
   d.feed(refused_at("172.18.0.2"), kT0 + 20s);
   CHECK(d.s.phase == Phase::unready);
