@@ -72,8 +72,10 @@ std::string error_summary(const std::vector<std::string>& lines) {
   if (pick.empty()) return "(no output)";
   constexpr std::size_t kMax = 300;
   if (pick.size() > kMax) {
-    std::size_t cut = kMax;  // never inside a UTF-8 sequence
-    while (cut > 0 && (static_cast<unsigned char>(pick[cut]) & 0xC0U) == 0x80U) --cut;
+    // Never inside a UTF-8 sequence: back up over at most 3 continuation bytes (a sequence has
+    // at most 4). Bytes that are not UTF-8 may hold a longer run; the cut stays near kMax then.
+    std::size_t cut = kMax;
+    for (int i = 0; i < 3 && (static_cast<unsigned char>(pick[cut]) & 0xC0U) == 0x80U; ++i) --cut;
     pick = pick.substr(0, cut) + "...";
   }
   return pick;

@@ -58,6 +58,14 @@ TEST_CASE("error summary prefers the last ERROR line") {
   CHECK(error_summary(V{std::string(500, 'x')}).size() == 303);
 }
 
+TEST_CASE("error summary keeps its ERROR: line when the bytes after it are not UTF-8") {
+  // Fuzz finding 3: a run of continuation bytes took the clip back to "ERROR:".
+  const auto summary = error_summary(V{"ERROR: " + std::string(400, '\x90')});
+  CHECK(summary.rfind("ERROR: ", 0) == 0);
+  CHECK(summary.size() >= 297 + 3);
+  CHECK(summary.size() <= 303);
+}
+
 TEST_CASE("error summary never cuts a UTF-8 sequence in two") {
   const auto summary = error_summary(V{"ERROR: " + std::string(292, 'x') + "\xe2\x9c\x93 done"});
   CHECK(summary == "ERROR: " + std::string(292, 'x') + "...");
